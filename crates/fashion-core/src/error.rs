@@ -1,0 +1,54 @@
+//! The error type of model loading and inference.
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// Why a model could not be loaded or could not embed a batch.
+#[derive(Debug, Error)]
+pub enum EmbedError {
+    #[error("{}: weights file not found; {hint}", path.display())]
+    WeightsNotFound { path: PathBuf, hint: String },
+
+    #[error("{}: cannot read weights file", path.display())]
+    WeightsIo {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{}: cannot load weights", path.display())]
+    WeightsRead {
+        path: PathBuf,
+        #[source]
+        source: candle_core::Error,
+    },
+
+    #[error("{}: unknown weights format (expected safetensors or a PyTorch checkpoint)", path.display())]
+    UnknownWeightsFormat { path: PathBuf },
+
+    #[error(
+        "{}: legacy (pre-zip) PyTorch checkpoint, which cannot be read directly; \
+         convert it to safetensors with `python3 models/fetch.py`",
+        path.display()
+    )]
+    LegacyPickle { path: PathBuf },
+
+    #[error("{}: tensor `{name}` is missing; is this the right architecture?", path.display())]
+    MissingTensor { path: PathBuf, name: String },
+
+    #[error("{}: tensor `{name}` has shape {actual:?}, expected {expected:?}", path.display())]
+    TensorShape { path: PathBuf, name: String, expected: Vec<usize>, actual: Vec<usize> },
+
+    #[error("unknown model `{name}`; expected one of: {expected}")]
+    UnknownModel { name: String, expected: String },
+
+    #[error("image {index} of the batch is {width}x{height}, expected {size}x{size}")]
+    InputSize { index: usize, width: u32, height: u32, size: u32 },
+
+    #[error("inference failed")]
+    Inference(#[source] candle_core::Error),
+
+    #[error("failed to download {url}: {message}")]
+    Download { url: String, message: String },
+}
