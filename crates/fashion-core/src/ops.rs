@@ -262,8 +262,19 @@ impl DepthwiseConv2d {
                     }
                     let first = dims.pad.left.saturating_sub(kx).div_ceil(s);
                     let last = ((dims.in_w + dims.pad.left - kx - 1) / s + 1).min(dims.out_w);
-                    for ox in first..last {
-                        out_row[ox] += tap * in_row[ox * s + kx - dims.pad.left];
+                    if first >= last {
+                        continue;
+                    }
+                    let outputs = &mut out_row[first..last];
+                    let inputs = &in_row[first * s + kx - dims.pad.left..];
+                    if s == 1 {
+                        for (o, i) in outputs.iter_mut().zip(inputs) {
+                            *o += tap * i;
+                        }
+                    } else {
+                        for (o, i) in outputs.iter_mut().zip(inputs.iter().step_by(s)) {
+                            *o += tap * i;
+                        }
                     }
                 }
             }
