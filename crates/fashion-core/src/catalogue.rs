@@ -42,7 +42,8 @@ pub struct WalkOptions {
 
 /// Lists every regular file under `root`, sorted by relative path, skipping
 /// hidden entries (names starting with `.`, which includes macOS `._*`
-/// resource forks) and, unless `follow_links` is set, symbolic links.
+/// resource forks), documents such as `labels.csv` (by extension), and,
+/// unless `follow_links` is set, symbolic links.
 pub fn walk(root: &Path, options: &WalkOptions) -> (Vec<CatalogueFile>, Vec<WalkError>) {
     let exclude: Vec<PathBuf> = options.exclude.iter().filter_map(|p| p.canonicalize().ok()).collect();
     let mut files = Vec::new();
@@ -76,6 +77,10 @@ pub fn walk(root: &Path, options: &WalkOptions) -> (Vec<CatalogueFile>, Vec<Walk
         if !entry.file_type().is_file() {
             continue;
         }
+        if is_document(entry.path()) {
+            log::debug!("{}: skipped as a document by its extension", entry.path().display());
+            continue;
+        }
         if !exclude.is_empty() && entry.path().canonicalize().is_ok_and(|p| exclude.contains(&p)) {
             log::debug!("{}: excluded", entry.path().display());
             continue;
@@ -102,6 +107,20 @@ pub fn walk(root: &Path, options: &WalkOptions) -> (Vec<CatalogueFile>, Vec<Walk
     // paths is what the store requires.
     files.sort_by(|a, b| a.relative.as_os_str().as_encoded_bytes().cmp(b.relative.as_os_str().as_encoded_bytes()));
     (files, errors)
+}
+
+/// Extensions of files that sit beside catalogue photos but are never
+/// images, such as `labels.csv` and `README.md`. Every other file is
+/// decoded, whatever its extension, because the format is read from the
+/// content.
+const DOCUMENT_EXTENSIONS: &[&str] = &[
+    "csv", "tsv", "md", "txt", "json", "jsonl", "html", "htm", "yaml", "yml", "toml", "py", "sh",
+];
+
+fn is_document(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| DOCUMENT_EXTENSIONS.iter().any(|d| e.eq_ignore_ascii_case(d)))
 }
 
 fn is_hidden(name: &std::ffi::OsStr) -> bool {

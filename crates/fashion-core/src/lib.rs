@@ -12,6 +12,7 @@
 pub mod build;
 pub mod catalogue;
 pub mod embedder;
+pub mod eval;
 pub mod error;
 pub mod index;
 pub mod models;
