@@ -11,6 +11,7 @@
 
 pub mod build;
 pub mod catalogue;
+pub mod download;
 pub mod embedder;
 pub mod eval;
 pub mod error;
