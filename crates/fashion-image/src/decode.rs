@@ -1,10 +1,11 @@
 //! Decoding of one image file to upright RGB8, with limits checked before any
 //! pixel is decoded and decoder panics turned into errors.
 //!
-//! The steps are: reject empty and oversized files, detect the format from the
-//! content (never from the extension), read the header, reject images over the
-//! pixel limit and truncated JPEG files, decode with an allocation limit,
-//! composite transparency over white, then apply the EXIF orientation.
+//! The steps: reject empty and oversized files, and detect the format from the
+//! content, never from the extension. Then read the header and reject images
+//! over the pixel limit and truncated JPEG files. Finally decode with an
+//! allocation limit, composite transparency over white, and apply the EXIF
+//! orientation.
 
 use std::any::Any;
 use std::fs::File;
@@ -24,10 +25,10 @@ use crate::sniff::identify_unsupported;
 
 /// Default for [`DecodeOptions::max_pixels`]: 100 megapixels.
 ///
-/// This is above the output of current cameras, which tops out around 50 to 100
-/// megapixels for medium-format sensors, so a real photo is never rejected. It
-/// still caps one decode at about 400 MB of RGBA8 and 800 MB of RGBA16 pixels,
-/// which matters when a thread pool decodes one image per core.
+/// This is above the resolution of phone photos and of most camera photos, so
+/// real catalogue images pass. It still caps one decode at 400 MB of RGBA8 or
+/// 800 MB of RGBA16 pixels, which matters when a thread pool decodes one image
+/// per core.
 pub const DEFAULT_MAX_PIXELS: u64 = 100_000_000;
 
 /// Default for [`DecodeOptions::max_file_bytes`]: 512 MiB.
@@ -48,7 +49,7 @@ const DECODER_HEADROOM_BYTES: u64 = 64 * 1024 * 1024;
 /// Limits applied to every file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DecodeOptions {
-    /// Maximum width x height. Checked from the header before decoding, so a
+    /// Maximum number of pixels, width x height. Checked from the header before decoding, so a
     /// decompression bomb is rejected without allocating its pixels. The decoder
     /// allocation limit is derived from it (16 bytes per pixel plus 64 MiB).
     /// The command-line option is `--max-pixels`.
@@ -71,7 +72,7 @@ impl DecodeOptions {
     /// Returns the allocation limit handed to the decoders, in bytes.
     ///
     /// It covers the output buffer of an image at the pixel limit in the widest
-    /// pixel layout, plus [`DECODER_HEADROOM_BYTES`].
+    /// pixel layout (16 bytes per pixel), plus 64 MiB for decoder state.
     pub fn max_alloc_bytes(&self) -> u64 {
         self.max_pixels
             .saturating_mul(MAX_BYTES_PER_PIXEL)
@@ -146,8 +147,8 @@ fn read_file(path: &Path, options: &DecodeOptions) -> Result<Vec<u8>, DecodeErro
         }
     }
 
-    // The size from metadata can be wrong (a growing file, a special file), so
-    // the read itself stops one byte past the limit.
+    // The size from metadata can be wrong for a growing or special file, so the
+    // read itself stops one byte past the limit.
     let read_limit = options.max_file_bytes.map_or(u64::MAX, |max| max + 1);
     let capacity = usize::try_from(declared_len).unwrap_or(0);
     let mut bytes = Vec::with_capacity(capacity);
@@ -155,15 +156,7 @@ fn read_file(path: &Path, options: &DecodeOptions) -> Result<Vec<u8>, DecodeErro
         .read_to_end(&mut bytes)
         .map_err(io_error)?;
 
-    if let Some(max_file_bytes) = options.max_file_bytes {
-        if bytes.len() as u64 > max_file_bytes {
-            return Err(DecodeError::FileTooLarge {
-                path: path.to_owned(),
-                bytes: bytes.len() as u64,
-                max_file_bytes,
-            });
-        }
-    }
+    // decode_bytes rejects a read that went past the limit.
     Ok(bytes)
 }
 
@@ -310,15 +303,13 @@ fn classify(error: ImageError, bytes: &[u8], path: &Path, options: &DecodeOption
 
     match error {
         ImageError::Unsupported(ref unsupported) => {
-            // Our signatures name formats the `image` crate does not know, such
-            // as HEIF. Otherwise the decoder's format hint names the known
-            // format whose variant it rejected.
-            let format = match identify_unsupported(bytes) {
-                UnsupportedFormat::Unknown => match unsupported.format_hint() {
-                    ImageFormatHint::Exact(format) => UnsupportedFormat::Variant(format),
-                    _ => UnsupportedFormat::Unknown,
-                },
-                known => known,
+            // A format the `image` crate recognized is named by its hint. The
+            // AVIF signature is recognized, but this build has no AVIF decoder.
+            // Other files are identified by the signatures in `sniff`.
+            let format = match unsupported.format_hint() {
+                ImageFormatHint::Exact(ImageFormat::Avif) => UnsupportedFormat::Avif,
+                ImageFormatHint::Exact(format) => UnsupportedFormat::Variant(format),
+                _ => identify_unsupported(bytes),
             };
             debug!("{}: unsupported ({format:?}): {error}", path.display());
             DecodeError::Unsupported {

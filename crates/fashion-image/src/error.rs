@@ -147,8 +147,9 @@ pub enum UnsupportedFormat {
     Psd,
     /// Text that is not SVG.
     Text,
-    /// A format the `image` crate knows, in a variant it does not decode (an
-    /// unusual compression, bit depth or colour type); the source error says which.
+    /// A format that the `image` crate recognizes, in a variant it does not
+    /// decode, such as an unusual compression or colour type. The source error
+    /// names the feature.
     Variant(ImageFormat),
     /// No known signature in the first bytes.
     Unknown,

@@ -1,9 +1,9 @@
 //! Detection of truncated JPEG files.
 //!
-//! The JPEG decoder of the `image` crate (zune-jpeg in lenient mode) fills the
-//! missing part of a truncated scan with grey and reports success. A cut-off
-//! upload would then be embedded as a half-grey picture, so the decoder checks
-//! first that the marker structure reaches the end-of-image (EOI) marker.
+//! The JPEG decoder of the `image` crate 0.25 (zune-jpeg in lenient mode) fills
+//! in the missing part of a truncated scan and reports success. A cut-off upload
+//! would then be embedded as a damaged picture, so decoding first checks that
+//! the marker structure reaches the end-of-image (EOI) marker.
 
 /// Start of image.
 const SOI: u8 = 0xD8;
@@ -114,8 +114,8 @@ mod tests {
 
     #[test]
     fn eoi_inside_a_segment_does_not_count() {
-        // An APP1 segment whose payload holds FF D9, as an EXIF thumbnail does,
-        // followed by nothing.
+        // An APP1 segment whose payload contains FF D9, as an EXIF thumbnail
+        // does, and no scan after it.
         let bytes = [0xFF, SOI, 0xFF, 0xE1, 0x00, 0x06, 0xFF, 0xD8, 0xFF, EOI];
         assert!(!reaches_end_of_image(&bytes));
     }

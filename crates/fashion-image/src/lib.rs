@@ -1,12 +1,15 @@
 //! Robust decoding and resizing of catalogue photos for the embedding pipeline.
 //!
-//! The indexer runs over folders that nobody curated, so one bad file must cost
-//! one error and never the whole run. [`decode_file`] and [`decode_bytes`]:
+//! The indexer runs over folders that users did not curate, so one bad file
+//! must cost one error and never the whole run. [`decode_file`] and [`decode_bytes`]:
 //!
-//! - detect the format from the content, never from the extension, and decode
-//!   JPEG (baseline, progressive, CMYK, YCCK), PNG (8 and 16 bit, all colour
-//!   types), WebP, GIF (first frame), BMP, TIFF and the other formats of the
-//!   `image` crate that have a signature (TGA has none, so it is not detected);
+//! - detect the format from the content, never from the extension;
+//! - decode JPEG (baseline, progressive, CMYK, YCCK), PNG (8 and 16 bit, all
+//!   colour types), WebP, GIF (first frame), BMP and TIFF. Other formats of the
+//!   `image` crate work too if they have a signature. TGA has none, so it is
+//!   not detected;
+//! - reject JPEG files that end before their end-of-image marker, which the
+//!   `image` crate would decode with the missing part filled in;
 //! - apply the EXIF orientation, and ignore EXIF they cannot parse;
 //! - composite transparency over white and return 8-bit RGB;
 //! - reject images over [`DecodeOptions::max_pixels`] from the header, before
@@ -40,7 +43,7 @@
 //!
 //! `FASHION_CATALOGUE` names the 224x224 catalogue and `FASHION_CATALOGUE_SMALL`
 //! the 60x80 one, each the folder that contains `images/`. A test whose variable
-//! is not set fails and says which variable to set.
+//! is not set fails with a message that names the variable.
 
 mod decode;
 mod error;

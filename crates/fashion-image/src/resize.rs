@@ -14,7 +14,7 @@ use log::debug;
 /// Sample value of the padding added by [`ResizeMode::PadWhite`].
 const WHITE: u8 = 255;
 
-/// How a non-square image becomes square.
+/// Method of fitting an image into the square model input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum ResizeMode {
     /// Stretch to size x size, ignoring the aspect ratio.
@@ -66,12 +66,12 @@ fn resample_square(image: &RgbImage, size: u32, mode: ResizeMode) -> RgbImage {
     );
 
     let source = ImageRef::new(width, height, image.as_raw(), PixelType::U8x3)
-        .expect("an RgbImage buffer holds width * height * 3 bytes");
+        .expect("an RgbImage buffer contains width * height * 3 bytes");
 
     let side = size as usize;
     let mut output = vec![WHITE; side * side * 3];
     let mut target = Image::from_slice_u8(size, size, &mut output, PixelType::U8x3)
-        .expect("the output buffer holds size * size * 3 bytes");
+        .expect("the output buffer contains size * size * 3 bytes");
 
     let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
     let mut resizer = Resizer::new();
@@ -103,7 +103,8 @@ fn resample_square(image: &RgbImage, size: u32, mode: ResizeMode) -> RgbImage {
     }
 
     drop(target);
-    RgbImage::from_raw(size, size, output).expect("the output buffer holds size * size * 3 bytes")
+    RgbImage::from_raw(size, size, output)
+        .expect("the output buffer contains size * size * 3 bytes")
 }
 
 /// Returns the size that scales the longer side to `size` and keeps the

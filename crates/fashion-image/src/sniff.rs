@@ -1,5 +1,5 @@
 //! Recognition of formats that the `image` crate cannot decode, from their first
-//! bytes, so that the error can say what the file is.
+//! bytes, so that the error message names the format.
 //!
 //! Only called after the `image` crate has rejected a file as unsupported. The
 //! signatures come from the format specifications: ISO/IEC 14496-12 (ISO BMFF

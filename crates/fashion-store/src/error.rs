@@ -1,7 +1,7 @@
 //! The error type of every store and journal operation.
 //!
-//! Each variant carries the path of the file involved, and each message says
-//! what is wrong and what to do about it. Variants that wrap a lower-level
+//! Each variant carries the path of the file involved, and each message states
+//! what is wrong and how to fix it. Variants that wrap a lower-level
 //! error keep it as the `#[source]`, so error reporters print the cause chain.
 
 use std::fmt;
@@ -14,7 +14,7 @@ pub enum StoreError {
     /// A system call on the file failed.
     #[error("failed to {operation} {}", .path.display())]
     Io {
-        /// What the code was doing, phrased to follow "failed to", such as "open".
+        /// The operation that failed, phrased to follow "failed to", such as "open".
         operation: &'static str,
         path: PathBuf,
         #[source]

@@ -91,7 +91,8 @@ impl Prelude {
         put_u32(&mut bytes, HEADER_CHECKSUM_OFFSET, self.header_checksum);
         put_u32(&mut bytes, HEADER_LEN_OFFSET, self.header_len);
         bytes[FILE_LEN_OFFSET] = MARKER_UINT64;
-        bytes[FILE_LEN_OFFSET + 1..FILE_LEN_OFFSET + 9].copy_from_slice(&self.file_len.to_be_bytes());
+        bytes[FILE_LEN_OFFSET + 1..FILE_LEN_OFFSET + 9]
+            .copy_from_slice(&self.file_len.to_be_bytes());
         put_u32(&mut bytes, PAYLOAD_CHECKSUM_OFFSET, self.payload_checksum);
 
         bytes
@@ -178,7 +179,11 @@ fn bin_header_len(len: u32) -> usize {
 /// Writes the framing of a blob at `offset`: the 2-element array marker, the
 /// padding bin, and the data bin's marker and length. The caller writes the
 /// `data_len` data bytes next.
-pub(crate) fn write_blob_framing(out: &mut impl Write, offset: u64, data_len: u32) -> io::Result<()> {
+pub(crate) fn write_blob_framing(
+    out: &mut impl Write,
+    offset: u64,
+    data_len: u32,
+) -> io::Result<()> {
     let padding_len = blob_padding_len(offset, data_len);
     log::debug!("blob of {data_len} bytes at offset {offset}: {padding_len} bytes of padding");
 
@@ -194,7 +199,12 @@ pub(crate) fn f32_le_bytes(values: &[f32]) -> Cow<'_, [u8]> {
     if cfg!(target_endian = "little") {
         Cow::Borrowed(bytemuck::cast_slice(values))
     } else {
-        Cow::Owned(values.iter().flat_map(|value| value.to_le_bytes()).collect())
+        Cow::Owned(
+            values
+                .iter()
+                .flat_map(|value| value.to_le_bytes())
+                .collect(),
+        )
     }
 }
 

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-/// What identifies the vectors of a build. A store and its resume journal
-/// record it, so that vectors from different models or catalogues never mix.
+/// The identity of a build's vectors. A store and its resume journal record
+/// it, so that vectors from different models or catalogues never mix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StoreSpec<'a> {
     /// Opaque text, JSON by convention, that identifies the model and its

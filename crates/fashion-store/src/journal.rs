@@ -43,6 +43,9 @@ const PREFIX_LEN: u64 = 12;
 const FRAME_HEADER_LEN: u64 = 8;
 
 /// An open journal, positioned to append after its last complete entry.
+///
+/// NOTE: the journal takes no file lock, so two builds of the same store
+/// running at once would interleave their entries.
 #[derive(Debug)]
 pub struct Journal {
     path: PathBuf,
@@ -60,7 +63,7 @@ pub struct JournalEntry {
     pub vectors: Vec<f32>,
 }
 
-/// What [`Journal::open`] read back.
+/// The entries that [`Journal::open`] read back, and the size of the dropped tail.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Recovery {
     /// The complete entries, in the order they were appended.
@@ -91,7 +94,7 @@ struct EntryBuf {
     vectors: Vec<u8>,
 }
 
-/// How a frame read ended.
+/// The outcome of reading one frame.
 enum Frame {
     Complete(Vec<u8>),
     /// No bytes remain: the previous frame was the last one.
@@ -117,7 +120,8 @@ impl Journal {
             path: path.to_path_buf(),
             detail,
         })?;
-        let mut bytes = Vec::with_capacity(PREFIX_LEN as usize + FRAME_HEADER_LEN as usize + header.len());
+        let mut bytes =
+            Vec::with_capacity(PREFIX_LEN as usize + FRAME_HEADER_LEN as usize + header.len());
         bytes.extend_from_slice(&JOURNAL_MAGIC);
         bytes.extend_from_slice(&JOURNAL_VERSION.to_le_bytes());
         push_frame(&mut bytes, &header);
@@ -147,7 +151,10 @@ impl Journal {
     /// A torn tail is dropped and cut off the file, so that the next append
     /// follows the last complete entry. A damaged entry in the middle of the
     /// file looks like a torn tail, so it is dropped with all entries after it.
-    pub fn open(path: impl AsRef<Path>, spec: &StoreSpec<'_>) -> Result<(Journal, Recovery), StoreError> {
+    pub fn open(
+        path: impl AsRef<Path>,
+        spec: &StoreSpec<'_>,
+    ) -> Result<(Journal, Recovery), StoreError> {
         let path = path.as_ref();
         let read_error = io_error("read", path);
 
@@ -156,14 +163,21 @@ impl Journal {
             .write(true)
             .open(path)
             .map_err(io_error("open", path))?;
-        let len = file.metadata().map_err(io_error("read the metadata of", path))?.len();
+        let len = file
+            .metadata()
+            .map_err(io_error("read the metadata of", path))?
+            .len();
         let mut reader = BufReader::with_capacity(1 << 20, &file);
 
         read_prefix(path, &mut reader, len)?;
         let header = match read_frame(&mut reader, len - PREFIX_LEN).map_err(&read_error)? {
             Frame::Complete(payload) => payload,
             Frame::End | Frame::Torn(_) => {
-                return Err(unreadable(path, "the header is missing or damaged".to_owned(), None))
+                return Err(unreadable(
+                    path,
+                    "the header is missing or damaged".to_owned(),
+                    None,
+                ))
             }
         };
         check_header(path, &header, spec)?;
@@ -208,15 +222,26 @@ impl Journal {
             dim: spec.dim,
             end,
         };
-        Ok((journal, Recovery { entries, dropped_bytes }))
+        Ok((
+            journal,
+            Recovery {
+                entries,
+                dropped_bytes,
+            },
+        ))
     }
 
     /// Opens the journal at `path` like [`open`](Self::open), or creates an
     /// empty one if no file exists there.
-    pub fn open_or_create(path: impl AsRef<Path>, spec: &StoreSpec<'_>) -> Result<(Journal, Recovery), StoreError> {
+    pub fn open_or_create(
+        path: impl AsRef<Path>,
+        spec: &StoreSpec<'_>,
+    ) -> Result<(Journal, Recovery), StoreError> {
         let path = path.as_ref();
         match Journal::open(path, spec) {
-            Err(err) if err.is_not_found() => Ok((Journal::create(path, spec)?, Recovery::default())),
+            Err(err) if err.is_not_found() => {
+                Ok((Journal::create(path, spec)?, Recovery::default()))
+            }
             result => result,
         }
     }
@@ -232,10 +257,12 @@ impl Journal {
     /// fails, the partial frame is cut off again so that later appends stay
     /// readable.
     pub fn append(&mut self, records: &[Record], vectors: &[f32]) -> Result<(), StoreError> {
-        let frame = self.encode_frame(records, vectors).map_err(|detail| StoreError::InvalidInput {
-            path: self.path.clone(),
-            detail,
-        })?;
+        let frame =
+            self.encode_frame(records, vectors)
+                .map_err(|detail| StoreError::InvalidInput {
+                    path: self.path.clone(),
+                    detail,
+                })?;
 
         if let Err(err) = self.write_at_end(&frame) {
             if let Err(cut_err) = self.file.set_len(self.end) {
@@ -277,8 +304,9 @@ impl Journal {
         let encoded_records = records
             .iter()
             .map(|record| {
-                RecordRef::new(record)
-                    .ok_or_else(|| format!("the path {} is not valid Unicode", record.path.display()))
+                RecordRef::new(record).ok_or_else(|| {
+                    format!("the path {} is not valid Unicode", record.path.display())
+                })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let vector_bytes = f32_le_bytes(vectors);
@@ -359,7 +387,9 @@ fn read_frame(reader: &mut impl Read, remaining: u64) -> io::Result<Frame> {
     let mut payload = vec![0; len as usize];
     reader.read_exact(&mut payload)?;
     if crc32fast::hash(&payload) != checksum {
-        return Ok(Frame::Torn("the frame's checksum does not match".to_owned()));
+        return Ok(Frame::Torn(
+            "the frame's checksum does not match".to_owned(),
+        ));
     }
     Ok(Frame::Complete(payload))
 }
@@ -379,7 +409,11 @@ fn read_prefix(path: &Path, reader: &mut impl Read, len: u64) -> Result<(), Stor
         });
     }
     if available < PREFIX_LEN as usize {
-        return Err(unreadable(path, format!("the file ends after {len} bytes, inside the header"), None));
+        return Err(unreadable(
+            path,
+            format!("the file ends after {len} bytes, inside the header"),
+            None,
+        ));
     }
 
     let version = u32::from_le_bytes(prefix[8..].try_into().expect("4 bytes"));
@@ -405,7 +439,11 @@ fn check_header(path: &Path, payload: &[u8], spec: &StoreSpec<'_>) -> Result<(),
     };
 
     if header.fingerprint != spec.fingerprint {
-        return Err(mismatch("model fingerprint", spec.fingerprint.to_owned(), header.fingerprint));
+        return Err(mismatch(
+            "model fingerprint",
+            spec.fingerprint.to_owned(),
+            header.fingerprint,
+        ));
     }
 
     let expected_root = path_to_bytes(spec.catalogue_root);
@@ -414,17 +452,30 @@ fn check_header(path: &Path, payload: &[u8], spec: &StoreSpec<'_>) -> Result<(),
             Ok(root) => root.display().to_string(),
             Err(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         };
-        return Err(mismatch("catalogue root", spec.catalogue_root.display().to_string(), found));
+        return Err(mismatch(
+            "catalogue root",
+            spec.catalogue_root.display().to_string(),
+            found,
+        ));
     }
 
     if header.dim != spec.dim as u64 {
-        return Err(mismatch("dimension", spec.dim.to_string(), header.dim.to_string()));
+        return Err(mismatch(
+            "dimension",
+            spec.dim.to_string(),
+            header.dim.to_string(),
+        ));
     }
     Ok(())
 }
 
 /// Decodes entry number `index` and checks that it has a vector per record.
-fn decode_entry(path: &Path, payload: &[u8], dim: usize, index: usize) -> Result<JournalEntry, StoreError> {
+fn decode_entry(
+    path: &Path,
+    payload: &[u8],
+    dim: usize,
+    index: usize,
+) -> Result<JournalEntry, StoreError> {
     let entry: EntryBuf = rmp_serde::from_slice(payload)
         .map_err(|err| unreadable(path, format!("entry {index} does not decode"), Some(err)))?;
 

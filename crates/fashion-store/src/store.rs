@@ -85,12 +85,15 @@ impl Store {
         // Blob data starts at a multiple of 64 bytes in the file, and a map
         // starts on a page boundary, so these casts succeed and the accessors
         // can use the panicking `cast_slice`.
-        let blob_ranges = std::iter::once(&store.vectors).chain(store.sections.iter().map(|section| &section.data));
+        let blob_ranges = std::iter::once(&store.vectors)
+            .chain(store.sections.iter().map(|section| &section.data));
         for range in blob_ranges {
             if let Err(err) = bytemuck::try_cast_slice::<u8, f32>(&store.map[range.clone()]) {
                 return Err(StoreError::Inconsistent {
                     path: store.path,
-                    detail: format!("the blob at bytes {range:?} cannot be read as f32 values in place: {err}"),
+                    detail: format!(
+                        "the blob at bytes {range:?} cannot be read as f32 values in place: {err}"
+                    ),
                 });
             }
         }
@@ -102,7 +105,11 @@ impl Store {
             store.header.count,
             store.header.dim,
             store.sections.len(),
-            if check == PayloadCheck::Verify { "verified" } else { "skipped" }
+            if check == PayloadCheck::Verify {
+                "verified"
+            } else {
+                "skipped"
+            }
         );
         Ok(store)
     }
@@ -172,7 +179,9 @@ impl Store {
 
     /// Returns all sections in the order they were written.
     pub fn sections(&self) -> impl ExactSizeIterator<Item = Section<'_>> + '_ {
-        self.sections.iter().map(|section| self.borrow_section(section))
+        self.sections
+            .iter()
+            .map(|section| self.borrow_section(section))
     }
 
     /// Checks that the store was built with the model that `expected`

@@ -81,8 +81,9 @@ impl Store {
         let mut issues = Vec::new();
 
         let (payload, stored) = self.payload();
-        if let Err(StoreError::ChecksumMismatch { stored, computed, .. }) =
-            check_payload_checksum(self.path(), payload, stored)
+        if let Err(StoreError::ChecksumMismatch {
+            stored, computed, ..
+        }) = check_payload_checksum(self.path(), payload, stored)
         {
             issues.push(Issue::PayloadChecksumMismatch { stored, computed });
         }

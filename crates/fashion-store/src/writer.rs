@@ -62,6 +62,9 @@ pub struct StoreWriter {
     dim: usize,
     count: usize,
     rows_written: usize,
+    /// Whether a write to the temporary file failed, which may have left a
+    /// partial row in it.
+    failed: bool,
 }
 
 impl StoreWriter {
@@ -91,11 +94,13 @@ impl StoreWriter {
         let header = encode_header(spec, records.len()).map_err(invalid)?;
 
         let temp = create_temp_file(path)?;
-        log::debug!("writing {} to the temporary file {}", path.display(), temp.path().display());
+        log::debug!(
+            "writing {} to the temporary file {}",
+            path.display(),
+            temp.path().display()
+        );
         let mut out = ChecksumWriter::new(BufWriter::with_capacity(1 << 20, temp));
 
-        // The prelude is written as zeros and patched by `finish` once the
-        // checksums and the file length are known.
         write_start(&mut out, &header, &encoded_records, vector_bytes)
             .map_err(io_error("write the temporary file for", path))?;
 
@@ -106,15 +111,17 @@ impl StoreWriter {
             dim: spec.dim,
             count: records.len(),
             rows_written: 0,
+            failed: false,
         })
     }
 
     /// Appends whole vectors, `dim` values each, in record order.
     ///
     /// An `InvalidInput` error writes nothing and leaves the writer usable.
-    /// After an I/O error, drop the writer.
+    /// After an I/O error, every later call fails too, so drop the writer.
     pub fn write_vectors(&mut self, rows: &[f32]) -> Result<(), StoreError> {
-        if rows.len() % self.dim != 0 {
+        self.check_not_failed()?;
+        if !rows.len().is_multiple_of(self.dim) {
             return Err(self.invalid(format!(
                 "{} values do not form whole vectors of dimension {}",
                 rows.len(),
@@ -131,7 +138,10 @@ impl StoreWriter {
             )));
         }
 
-        write_f32_le(&mut self.out, rows).map_err(io_error("write the temporary file for", &self.path))?;
+        if let Err(err) = write_f32_le(&mut self.out, rows) {
+            self.failed = true;
+            return Err(io_error("write the temporary file for", &self.path)(err));
+        }
         self.rows_written += row_count;
         Ok(())
     }
@@ -141,6 +151,7 @@ impl StoreWriter {
     ///
     /// Fails without touching the target unless every record got its vector.
     pub fn finish(mut self, sections: &[Section<'_>]) -> Result<(), StoreError> {
+        self.check_not_failed()?;
         if self.rows_written != self.count {
             return Err(self.invalid(format!(
                 "only {} of {} vectors were written",
@@ -173,7 +184,8 @@ impl StoreWriter {
         file.seek(SeekFrom::Start(0))
             .and_then(|_| file.write_all(&prelude.encode()))
             .map_err(&write_error)?;
-        file.sync_all().map_err(io_error("sync the temporary file for", &self.path))?;
+        file.sync_all()
+            .map_err(io_error("sync the temporary file for", &self.path))?;
 
         temp.persist(&self.path)
             .map_err(|err| io_error("rename the temporary file to", &self.path)(err.error))?;
@@ -187,6 +199,16 @@ impl StoreWriter {
             self.dim,
             sections.len()
         );
+        Ok(())
+    }
+
+    fn check_not_failed(&self) -> Result<(), StoreError> {
+        if self.failed {
+            return Err(self.invalid(
+                "an earlier write to the temporary file failed; drop the writer and write the store again"
+                    .to_owned(),
+            ));
+        }
         Ok(())
     }
 
@@ -221,7 +243,10 @@ fn write_start<W: Write>(
 /// Checks the spec and returns the size in bytes of the vector blob.
 fn check_spec(spec: &StoreSpec<'_>, count: usize) -> Result<u32, String> {
     if spec.dim == 0 || u32::try_from(spec.dim).is_err() {
-        return Err(format!("the dimension {} is not between 1 and 2^32 - 1", spec.dim));
+        return Err(format!(
+            "the dimension {} is not between 1 and 2^32 - 1",
+            spec.dim
+        ));
     }
 
     let vector_bytes = count
@@ -256,10 +281,14 @@ fn encode_header(spec: &StoreSpec<'_>, count: usize) -> Result<Vec<u8>, String> 
         created_unix_s,
         catalogue_root: catalogue_root.to_vec(),
     };
-    let header = rmp_serde::to_vec_named(&fields).expect("strings, integers and bytes always encode");
+    let header =
+        rmp_serde::to_vec_named(&fields).expect("strings, integers and bytes always encode");
 
     if u32::try_from(header.len()).is_err() {
-        return Err(format!("the header of {} bytes exceeds 4 GiB", header.len()));
+        return Err(format!(
+            "the header of {} bytes exceeds 4 GiB",
+            header.len()
+        ));
     }
     Ok(header)
 }

@@ -37,7 +37,11 @@ pub fn records(count: usize) -> Vec<Record> {
     if count > 0 {
         paths[0] = path_from_bytes(b"caf\xe9/veste.jpg");
     }
-    paths.sort_by(|a, b| a.as_os_str().as_encoded_bytes().cmp(b.as_os_str().as_encoded_bytes()));
+    paths.sort_by(|a, b| {
+        a.as_os_str()
+            .as_encoded_bytes()
+            .cmp(b.as_os_str().as_encoded_bytes())
+    });
 
     paths
         .into_iter()
@@ -94,12 +98,28 @@ pub fn write_sample(dir: &Path, name: &str) -> Sample {
     let projected = unit_vectors(SAMPLE_COUNT, SAMPLE_COMPONENTS, 3);
 
     let sections = [
-        Section { name: "pca.basis", rows: SAMPLE_COMPONENTS, cols: DIM, data: &basis },
-        Section { name: "pca.projected", rows: SAMPLE_COUNT, cols: SAMPLE_COMPONENTS, data: &projected },
+        Section {
+            name: "pca.basis",
+            rows: SAMPLE_COMPONENTS,
+            cols: DIM,
+            data: &basis,
+        },
+        Section {
+            name: "pca.projected",
+            rows: SAMPLE_COUNT,
+            cols: SAMPLE_COMPONENTS,
+            data: &projected,
+        },
     ];
     write_store(&path, &spec(), &records, &vectors, &sections).unwrap();
 
-    Sample { path, records, vectors, basis, projected }
+    Sample {
+        path,
+        records,
+        vectors,
+        basis,
+        projected,
+    }
 }
 
 /// Returns the names of the entries of `dir`, sorted.
