@@ -119,11 +119,11 @@ pub enum BuildError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(
-        "{}: the index was built with another model or settings ({found}); \
+        "{}: the index was built with {found}, but this build uses {expected}; \
          pass --rebuild to replace it, or choose another --index",
         path.display()
     )]
-    OtherModel { path: PathBuf, found: String },
+    OtherModel { path: PathBuf, found: String, expected: String },
     #[error("cannot compute the search projection")]
     Projection(#[source] fashion_search::SearchError),
 }
@@ -312,10 +312,8 @@ fn previous_index(options: &BuildOptions, spec: &StoreSpec<'_>) -> Result<HashMa
         if options.rebuild {
             return Ok(HashMap::new());
         }
-        let found = crate::Fingerprint::from_json(&header.fingerprint)
-            .map(|f| format!("model {}, resize {}", f.architecture, f.resize))
-            .unwrap_or_else(|_| header.fingerprint.clone());
-        return Err(BuildError::OtherModel { path: path.clone(), found });
+        let (found, expected) = describe_difference(&header.fingerprint, header.dim, spec);
+        return Err(BuildError::OtherModel { path: path.clone(), found, expected });
     }
     if header.catalogue_root != spec.catalogue_root {
         log::debug!(
@@ -336,6 +334,30 @@ fn previous_index(options: &BuildOptions, spec: &StoreSpec<'_>) -> Result<HashMa
         })
         .collect();
     Ok(known)
+}
+
+/// Describes the previous index's settings and this build's, naming the
+/// weights digest only when model and resize mode agree, and the whole
+/// fingerprint when even that does not tell them apart.
+fn describe_difference(found_json: &str, found_dim: usize, spec: &StoreSpec<'_>) -> (String, String) {
+    let (Ok(found), Ok(expected)) =
+        (crate::Fingerprint::from_json(found_json), crate::Fingerprint::from_json(spec.fingerprint))
+    else {
+        return (format!("fingerprint {found_json}"), format!("fingerprint {}", spec.fingerprint));
+    };
+
+    let short = |f: &crate::Fingerprint| format!("model {}, resize {}", f.architecture, f.resize);
+    if short(&found) != short(&expected) {
+        return (short(&found), short(&expected));
+    }
+
+    let with_weights = |f: &crate::Fingerprint| format!("{}, weights sha256 {}", short(f), f.weights_sha256);
+    if found.weights_sha256 != expected.weights_sha256 {
+        return (with_weights(&found), with_weights(&expected));
+    }
+
+    log::debug!("fingerprints differ beyond model, resize and weights (dimension {found_dim} vs {})", spec.dim);
+    (format!("fingerprint {found_json}"), format!("fingerprint {}", spec.fingerprint))
 }
 
 /// Fits the search projection and writes the store atomically.

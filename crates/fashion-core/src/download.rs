@@ -23,7 +23,7 @@ pub const HUB_ENDPOINT_ENV: &str = "HF_ENDPOINT";
 const DEFAULT_HUB_ENDPOINT: &str = "https://huggingface.co";
 const RESNET50_REPO_FILE: &str = "timm/resnet50.tv_in1k/resolve/main/model.safetensors";
 
-/// The download URL of the ResNet-50 weights under `$HF_ENDPOINT`.
+/// Returns the download URL of the ResNet-50 weights under `$HF_ENDPOINT`.
 pub fn resnet50_url() -> String {
     let endpoint = std::env::var(HUB_ENDPOINT_ENV).unwrap_or_else(|_| DEFAULT_HUB_ENDPOINT.to_owned());
     format!("{}/{RESNET50_REPO_FILE}", endpoint.trim_end_matches('/'))

@@ -260,9 +260,12 @@ fn run_build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     Ok(if summary.skipped > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
-fn open_for_inspection(index: Option<&Path>, check: PayloadCheck) -> anyhow::Result<Store> {
+/// Opens a store without computing its payload checksum: `info` reads only
+/// the header, and `verify` computes the checksum itself and reports a
+/// mismatch as a problem (exit 1) instead of failing to open (exit 2).
+fn open_for_inspection(index: Option<&Path>) -> anyhow::Result<Store> {
     let path = index_path(index);
-    Store::open(&path, check).map_err(|error| {
+    Store::open(&path, PayloadCheck::Skip).map_err(|error| {
         if error.is_not_found() && index.is_none() {
             anyhow::anyhow!(
                 "{}: no index here; build one with `fashion-index build CATALOGUE` or pass the index path \
@@ -276,7 +279,7 @@ fn open_for_inspection(index: Option<&Path>, check: PayloadCheck) -> anyhow::Res
 }
 
 fn run_info(args: InspectArgs) -> anyhow::Result<ExitCode> {
-    let store = open_for_inspection(args.index.as_deref(), PayloadCheck::Skip)?;
+    let store = open_for_inspection(args.index.as_deref())?;
     let header = store.header();
     let fingerprint = Fingerprint::from_json(&header.fingerprint).ok();
     let model = fingerprint.as_ref().map_or("unknown", |f| f.architecture.as_str());
@@ -310,9 +313,7 @@ fn run_info(args: InspectArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn run_verify(args: InspectArgs) -> anyhow::Result<ExitCode> {
-    // `Store::verify` computes the payload checksum itself and reports a
-    // mismatch as a problem (exit 1), so opening must not reject it first.
-    let store = open_for_inspection(args.index.as_deref(), PayloadCheck::Skip)?;
+    let store = open_for_inspection(args.index.as_deref())?;
     let report = store.verify();
     let problems: Vec<String> = report.issues.iter().map(|issue| issue.to_string()).collect();
 

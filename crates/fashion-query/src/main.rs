@@ -58,6 +58,10 @@ struct Cli {
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
 
+    /// Largest query image accepted, in pixels (width x height), checked before decoding.
+    #[arg(long, default_value_t = fashion_image::DEFAULT_MAX_PIXELS, value_name = "N")]
+    max_pixels: u64,
+
     /// Print JSON Lines: {"query", "rank", "path", "distance"}.
     #[arg(long)]
     json: bool,
@@ -95,6 +99,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         anyhow::ensure!(threads > 0, "invalid --threads 0: expected at least 1");
         rayon::ThreadPoolBuilder::new().num_threads(threads).build_global()?;
     }
+    anyhow::ensure!(cli.k > 0, "invalid -k 0: expected at least 1");
     if let Some(max) = cli.max_distance {
         anyhow::ensure!(max.is_finite() && max >= 0.0, "invalid --max-distance {max}: expected a number >= 0");
     }
@@ -105,13 +110,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let resize = parse_resize_mode(&index.fingerprint().resize)
         .with_context(|| format!("unknown resize mode `{}` in the index", index.fingerprint().resize))?;
     let name_queries = queries.len() > 1 || cli.queries.iter().any(|q| q.as_os_str() == "-");
+    let decode = DecodeOptions { max_pixels: cli.max_pixels, ..DecodeOptions::default() };
 
     let mut tally = Tally::default();
     let mut out = io::BufWriter::new(io::stdout().lock());
     for batch in queries.chunks(QUERY_BATCH) {
         let prepared: Vec<_> = batch
             .iter()
-            .map(|path| prepare_file(path, &DecodeOptions::default(), embedder.input_size(), resize))
+            .map(|path| prepare_file(path, &decode, embedder.input_size(), resize))
             .collect();
         let images: Vec<_> = prepared.iter().filter_map(|p| p.as_ref().ok()).map(|p| &p.image).collect();
         let mut vectors = embedder.embed(&images)?.into_iter();
@@ -146,10 +152,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         "distance": neighbour.distance,
                     });
                     writeln!(out, "{line}")
-                } else if name_queries {
-                    writeln!(out, "{}\t{:.6}\t{}", query.display(), neighbour.distance, path.display())
                 } else {
-                    writeln!(out, "{:.6}\t{}", neighbour.distance, path.display())
+                    write_text_line(&mut out, name_queries.then_some(query.as_path()), neighbour.distance, &path)
                 };
                 if stdout_closed(written)? {
                     return Ok(exit_code(&tally));
@@ -174,6 +178,31 @@ fn exit_code(tally: &Tally) -> ExitCode {
     }
 }
 
+/// Writes one `[QUERY<TAB>]DISTANCE<TAB>PATH` line. Paths are written as
+/// their raw bytes on Unix, so a file name that is not UTF-8 can be passed
+/// back to another command. JSON output can only replace such bytes with
+/// U+FFFD.
+fn write_text_line(out: &mut impl Write, query: Option<&Path>, distance: f32, path: &Path) -> io::Result<()> {
+    if let Some(query) = query {
+        write_path(out, query)?;
+        out.write_all(b"\t")?;
+    }
+    write!(out, "{distance:.6}\t")?;
+    write_path(out, path)?;
+    out.write_all(b"\n")
+}
+
+#[cfg(unix)]
+fn write_path(out: &mut impl Write, path: &Path) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    out.write_all(path.as_os_str().as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_path(out: &mut impl Write, path: &Path) -> io::Result<()> {
+    write!(out, "{}", path.display())
+}
+
 /// Returns `Ok(true)` when the reader of stdout has gone away, which is not an error.
 fn stdout_closed(result: io::Result<()>) -> anyhow::Result<bool> {
     match result {
@@ -194,15 +223,31 @@ fn collect_queries(arguments: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
         if io::stdin().is_terminal() {
             log::debug!("reading query paths from the terminal; end with Ctrl-D");
         }
-        for line in io::stdin().lock().lines() {
-            let line = line.context("cannot read query paths from stdin")?;
-            let line = line.trim_end_matches('\r');
+        for line in io::stdin().lock().split(b'\n') {
+            let mut line = line.context("cannot read query paths from stdin")?;
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
             if !line.is_empty() {
-                queries.push(PathBuf::from(line));
+                queries.push(path_from_line(line)?);
             }
         }
     }
     Ok(queries)
+}
+
+/// Converts one line of stdin to a path. On Unix the raw bytes become the
+/// path, so names that are not UTF-8 work. Elsewhere the line must be UTF-8.
+#[cfg(unix)]
+fn path_from_line(line: Vec<u8>) -> anyhow::Result<PathBuf> {
+    use std::os::unix::ffi::OsStringExt;
+    Ok(PathBuf::from(std::ffi::OsString::from_vec(line)))
+}
+
+#[cfg(not(unix))]
+fn path_from_line(line: Vec<u8>) -> anyhow::Result<PathBuf> {
+    let line = String::from_utf8(line).context("invalid query path on stdin: not UTF-8")?;
+    Ok(PathBuf::from(line))
 }
 
 fn open_index(explicit: Option<&Path>) -> anyhow::Result<Index> {
@@ -239,13 +284,18 @@ fn load_model(index: &Index, explicit: Option<&Path>) -> anyhow::Result<Embedder
     Ok(embedder)
 }
 
-/// Formats an error and its sources as `outer: inner: ...`.
+/// Formats an error and its sources as `outer: inner: ...`, leaving out a
+/// cause whose message already ends the text (some errors repeat their
+/// source's message in their own).
 fn chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
         source = cause.source();
     }
     text
