@@ -42,6 +42,10 @@ struct Args {
     /// Isotropic noise relative to the latent part.
     #[arg(long, default_value_t = Clusters::default().noise)]
     noise: f32,
+    /// Times each search this many times and keeps the fastest, which
+    /// filters out interference from other processes.
+    #[arg(long, default_value_t = 3)]
+    repeats: usize,
     /// Projected dimensions to measure: any of 16, 24, 32.
     #[arg(long, value_delimiter = ',', default_value = "16,24,32")]
     projected: Vec<usize>,
@@ -70,11 +74,14 @@ fn main() {
         started.elapsed()
     );
 
-    let (scan_results, scan_parallel) = time_scan(&vectors, dim, &queries, args.k);
-    println!("linear scan, all threads: {}", per_query(scan_parallel, args.queries));
-    let single = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
-    let (_, scan_single) = single.install(|| time_scan(&vectors, dim, &queries, args.k));
-    println!("linear scan, one thread:  {}", per_query(scan_single, args.queries));
+    let (scan_results, scan_parallel) = time_scan(&vectors, dim, &queries, &args);
+    println!("linear scan, all threads: {}", summarise(scan_parallel));
+    let single = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let (_, scan_single) = single.install(|| time_scan(&vectors, dim, &queries, &args));
+    println!("linear scan, one thread:  {}", summarise(scan_single));
 
     for &projected in &args.projected {
         match projected {
@@ -86,18 +93,32 @@ fn main() {
     }
 }
 
+/// Runs `search` `repeats` times and returns its result and the fastest time.
+fn fastest<T>(repeats: usize, mut search: impl FnMut() -> T) -> (T, Duration) {
+    let mut best = Duration::MAX;
+    let mut result = None;
+    for _ in 0..repeats.max(1) {
+        let started = Instant::now();
+        result = Some(search());
+        best = best.min(started.elapsed());
+    }
+    (result.expect("at least one repeat"), best)
+}
+
 fn time_scan(
     vectors: &[f32],
     dim: usize,
     queries: &[f32],
-    k: usize,
-) -> (Vec<Vec<fashion_search::Neighbour>>, Duration) {
-    let started = Instant::now();
-    let results = queries
+    args: &Args,
+) -> (Vec<Vec<fashion_search::Neighbour>>, Vec<Duration>) {
+    queries
         .chunks_exact(dim)
-        .map(|query| linear_top_k(vectors, dim, query, k).unwrap())
-        .collect();
-    (results, started.elapsed())
+        .map(|query| {
+            fastest(args.repeats, || {
+                linear_top_k(vectors, dim, query, args.k).unwrap()
+            })
+        })
+        .unzip()
 }
 
 fn bench_tree<const P: usize>(
@@ -128,30 +149,38 @@ fn bench_tree<const P: usize>(
     let mut distances = 0usize;
     let mut second_rounds = 0usize;
     for (query, expected) in queries.chunks_exact(dim).zip(expected) {
-        let started = Instant::now();
-        let (result, stats) = restored.search_with_stats(query, args.k, None).unwrap();
-        times.push(started.elapsed());
+        let ((result, stats), time) = fastest(args.repeats, || {
+            restored.search_with_stats(query, args.k, None).unwrap()
+        });
+        times.push(time);
 
         assert_eq!(&result, expected, "tree and scan disagree");
         distances += stats.distances;
         second_rounds += usize::from(stats.tree_queries > 1);
     }
 
-    times.sort_unstable();
-    let total: Duration = times.iter().sum();
-    let median = times[times.len() / 2];
-    let p95 = times[(times.len() * 95 / 100).min(times.len() - 1)];
+    let count = times.len();
+    println!("P = {P} (all {count} results identical to the scan):");
+    println!("  fit the projection:              {fit_time:.1?}");
+    println!("  project every vector + build:    {build_time:.1?}");
+    println!("  restore from basis + coordinates: {restore_time:.1?}");
+    println!("  search: {}", summarise(times));
     println!(
-        "P = {P}: fit {fit_time:.1?}, project + build {build_time:.1?}, restore from coordinates {restore_time:.1?}; \
-         search {} (median {median:.2?}, p95 {p95:.2?}), {:.0} full distances per query ({:.1}% of the index), \
-         {second_rounds} of {} queries needed a second tree query; all results identical to the scan",
-        per_query(total, times.len()),
-        distances as f64 / times.len() as f64,
-        100.0 * distances as f64 / (times.len() * restored.len()) as f64,
-        times.len()
+        "  {:.0} full distances per query ({:.2}% of the index), second tree query in {second_rounds} of {count} queries",
+        distances as f64 / count as f64,
+        100.0 * distances as f64 / (count * restored.len()) as f64,
     );
 }
 
-fn per_query(total: Duration, queries: usize) -> String {
-    format!("{:.2?} per query", total / queries.max(1) as u32)
+/// Formats the mean, median and 95th percentile of per-query times.
+fn summarise(mut times: Vec<Duration>) -> String {
+    if times.is_empty() {
+        return "no queries".to_string();
+    }
+
+    times.sort_unstable();
+    let mean = times.iter().sum::<Duration>() / times.len() as u32;
+    let median = times[times.len() / 2];
+    let p95 = times[(times.len() * 95 / 100).min(times.len() - 1)];
+    format!("mean {mean:.2?}, median {median:.2?}, p95 {p95:.2?} per query")
 }

@@ -54,11 +54,11 @@ impl PruningBound {
             .sqrt();
 
         // kiddo sums `projected` squares in f32, a relative error of about
-        // (projected + 2) * u on the square and half that on the root. The
-        // margin is four times that, to also cover the differently ordered
-        // sums kiddo uses to prune cells, whose error this crate has not
-        // analysed.
-        // NOTE: the margin for kiddo's cell pruning is an estimate.
+        // (projected + 2) * u on the square and half that on the root, with
+        // u = f32::EPSILON / 2. The margin is at least eight times that, to
+        // also cover the differently ordered sums kiddo uses to prune cells.
+        // NOTE: the cover for kiddo's cell pruning is an estimate, because its
+        // rounding was not analysed.
         let projected_error = (2 * projected + 32) as f64 * f64::from(f32::EPSILON);
 
         Self {
@@ -87,8 +87,8 @@ impl PruningBound {
             return f32::INFINITY;
         }
 
-        let projected =
-            (f64::from(threshold) / self.exact_scale * self.norm + self.offset) / self.projected_scale;
+        let projected = (f64::from(threshold) / self.exact_scale * self.norm + self.offset)
+            / self.projected_scale;
 
         // The factor covers the rounding of the f64 arithmetic above, and the
         // conversion to f32 rounds up.

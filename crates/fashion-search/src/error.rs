@@ -11,9 +11,7 @@ pub enum SearchError {
     ZeroDimension,
 
     /// The vector buffer does not hold a whole number of rows.
-    #[error(
-        "invalid vector buffer: {len} floats is not a multiple of the dimension {dim}"
-    )]
+    #[error("invalid vector buffer: {len} floats is not a multiple of the dimension {dim}")]
     RaggedVectors {
         /// Number of floats in the buffer.
         len: usize,
@@ -137,7 +135,10 @@ pub enum SearchError {
     },
 
     /// The KD-tree stores `u32` item indices.
-    #[error("cannot index {count} vectors: the KD-tree stores at most {} items", u32::MAX)]
+    #[error(
+        "cannot index {count} vectors: the KD-tree stores at most {} items",
+        u32::MAX
+    )]
     TooManyVectors {
         /// Number of vectors supplied.
         count: usize,

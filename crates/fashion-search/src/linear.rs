@@ -15,7 +15,7 @@ const ROWS_PER_TASK: usize = 512;
 /// Returns the `k` vectors nearest to `query` by Euclidean distance, found by
 /// computing the distance to every row.
 ///
-/// `vectors` holds the rows one after another (row-major, `dim` floats each).
+/// `vectors` contains the rows one after another (row-major, `dim` floats each).
 /// The result is sorted by ascending distance, then ascending index, and has
 /// `min(k, rows)` entries. Row blocks are scanned in parallel on the current
 /// rayon pool, and the result does not depend on the number of threads.

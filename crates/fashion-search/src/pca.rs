@@ -4,24 +4,24 @@
 //! Matrices are row-major `Vec<f64>`. A basis is stored as rows, one
 //! direction per row, so that every product below runs over contiguous memory.
 
-use rand::Rng;
 use rand::seq::index;
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 use rayon::prelude::*;
 
 use crate::SearchError;
 
-/// Relative norm below which a vector counts as lying in the span of the
-/// rows before it during Gram-Schmidt; such a vector is replaced by a random one.
+/// Relative residual norm below which Gram-Schmidt treats a row as lying in
+/// the span of the rows before it. Such a row is replaced by a random one.
 const DEPENDENT_RESIDUAL: f64 = 1e-6;
 
 /// Jacobi sweeps stop once the off-diagonal Frobenius norm falls below this
 /// fraction of the whole matrix's.
 const JACOBI_TOLERANCE: f64 = 1e-14;
 
-/// Jacobi sweeps allowed. Cyclic Jacobi converges quadratically, and a
-/// 40 x 40 matrix needs well under 20.
+/// Jacobi sweeps allowed. Cyclic Jacobi converges quadratically, so this
+/// limit only guards against a matrix that never meets the tolerance.
 const JACOBI_MAX_SWEEPS: usize = 64;
 
 /// Settings of the subspace iteration, already validated by the caller.
@@ -158,7 +158,9 @@ fn multiply_transposed(sample: &[f32], scores: &[f64], width: usize, dim: usize)
         .reduce(
             || vec![0.0f64; width * dim],
             |mut left, right| {
-                left.iter_mut().zip(&right).for_each(|(sum, value)| *sum += value);
+                left.iter_mut()
+                    .zip(&right)
+                    .for_each(|(sum, value)| *sum += value);
                 left
             },
         )
@@ -223,7 +225,10 @@ fn random_rows(count: usize, dim: usize, rng: &mut ChaCha8Rng) -> Vec<f64> {
 /// needs at most `dim` rows.
 pub(crate) fn orthonormalise_rows(rows: &mut [f64], dim: usize, rng: &mut ChaCha8Rng) {
     let count = rows.len() / dim;
-    debug_assert!(count <= dim, "{count} orthonormal rows cannot fit in dimension {dim}");
+    debug_assert!(
+        count <= dim,
+        "{count} orthonormal rows cannot fit in dimension {dim}"
+    );
 
     for j in 0..count {
         let (done, rest) = rows.split_at_mut(j * dim);

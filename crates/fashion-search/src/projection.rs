@@ -13,12 +13,12 @@ use rayon::prelude::*;
 
 use crate::pca::{dot, principal_directions, SubspaceIteration};
 use crate::shape::row_count;
-use crate::SearchError;
+use crate::{SearchError, DEFAULT_PROJECTED_DIM};
 
 /// Largest accepted Frobenius norm of `B * B^T - I` for a basis passed to
 /// [`Projection::from_basis`]. Rounding a basis that is orthonormal in
-/// `f64` to `f32` leaves about `1e-7 * P`, so this only rejects a basis that
-/// is not orthonormal at all.
+/// `f64` to `f32` leaves at most about `1.2e-7 * sqrt(P)`, so this only
+/// rejects a basis that is not orthonormal at all.
 pub const ORTHONORMALITY_TOLERANCE: f64 = 1e-4;
 
 /// Settings for [`Projection::fit`].
@@ -51,13 +51,13 @@ impl Default for FitOptions {
 /// A linear map from `dim`-dimensional vectors to `P` coordinates along
 /// orthonormal directions.
 ///
-/// Whatever basis it holds, projected distances are lower bounds on full
+/// With any orthonormal basis, projected distances are lower bounds on full
 /// distances, which is what makes tree search exact. How close the bounds
 /// are, and so how well the tree prunes, depends on how much of the
 /// vectors' variance the directions capture, which is why [`Projection::fit`]
 /// picks the principal ones.
 #[derive(Debug, Clone)]
-pub struct Projection<const P: usize> {
+pub struct Projection<const P: usize = DEFAULT_PROJECTED_DIM> {
     dim: usize,
     /// `P` rows of `dim` floats, row-major.
     basis: Vec<f32>,
@@ -189,7 +189,10 @@ impl<const P: usize> Projection<P> {
         );
 
         let mut coordinates = [0.0f32; P];
-        for (coordinate, direction) in coordinates.iter_mut().zip(self.basis.chunks_exact(self.dim)) {
+        for (coordinate, direction) in coordinates
+            .iter_mut()
+            .zip(self.basis.chunks_exact(self.dim))
+        {
             *coordinate = dot(direction, vector) as f32;
         }
         coordinates

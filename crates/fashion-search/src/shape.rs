@@ -9,7 +9,7 @@ pub(crate) fn row_count(vectors: &[f32], dim: usize) -> Result<usize, SearchErro
         return Err(SearchError::ZeroDimension);
     }
 
-    if vectors.len() % dim != 0 {
+    if !vectors.len().is_multiple_of(dim) {
         return Err(SearchError::RaggedVectors {
             len: vectors.len(),
             dim,

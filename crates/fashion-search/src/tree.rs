@@ -12,14 +12,18 @@ use crate::bound::{PruningBound, COORDINATE_TOLERANCE};
 use crate::distance::euclidean_distance;
 use crate::neighbour::TopK;
 use crate::shape::{check_max_distance, check_query, row_count};
-use crate::{FitOptions, Neighbour, Projection, SearchError};
+use crate::{FitOptions, Neighbour, Projection, SearchError, DEFAULT_PROJECTED_DIM};
 
-/// The first tree query asks for `max(FIRST_ROUND_PER_RESULT * k,
-/// FIRST_ROUND_MIN)` candidates. On clustered data this is usually enough to
-/// prove the result, and a second, radius-bounded query covers the rest.
-// NOTE: tuned on synthetic clustered data (examples/bench.rs), not on real embeddings.
-const FIRST_ROUND_PER_RESULT: usize = 16;
-const FIRST_ROUND_MIN: usize = 64;
+/// The first tree query requests `max(FIRST_ROUND_PER_RESULT * k,
+/// FIRST_ROUND_MIN)` candidates, whose full distances give a first k-th
+/// distance. A second query then fetches every point within the projected
+/// radius that distance allows. The cost of kiddo's `nearest_n` grows quickly
+/// with n in 16 to 32 dimensions, so a small first round followed by a
+/// radius query was faster in `examples/bench.rs` than a first round large
+/// enough to prove the result alone.
+// NOTE: tuned on synthetic clustered data, not on real embeddings.
+const FIRST_ROUND_PER_RESULT: usize = 2;
+const FIRST_ROUND_MIN: usize = 16;
 
 /// Rows whose caller-supplied coordinates [`TreeIndex::from_coordinates`]
 /// recomputes, spread evenly over the index including the first and last.
@@ -45,16 +49,15 @@ pub struct SearchStats {
 /// Results are identical to [`linear_top_k`](crate::linear_top_k) on the same
 /// vectors: same indices, same order, bit-identical distances.
 ///
-/// kiddo needs the projected dimension at compile time. `P = 32` is the
-/// measured choice for 2048-dimensional embeddings; see the crate
-/// documentation.
-pub struct TreeIndex<V, const P: usize> {
+/// kiddo needs the projected dimension at compile time. The default is
+/// [`DEFAULT_PROJECTED_DIM`].
+pub struct TreeIndex<V, const P: usize = DEFAULT_PROJECTED_DIM> {
     vectors: V,
     dim: usize,
     len: usize,
     projection: Projection<P>,
     coordinates: Vec<[f32; P]>,
-    /// `None` for an empty index, which kiddo cannot build a tree for.
+    /// `None` for an empty index, so that searching it never reaches kiddo.
     tree: Option<ImmutableKdTree<f32, P>>,
 }
 
@@ -104,12 +107,13 @@ impl<V: AsRef<[f32]>, const P: usize> TreeIndex<V, P> {
 
     /// Builds the tree from coordinates computed earlier by
     /// [`Projection::project`] with the same basis, for example ones saved
-    /// from [`coordinates`](Self::coordinates). `coordinates` holds `P`
+    /// from [`coordinates`](Self::coordinates). `coordinates` contains `P`
     /// floats per vector, row-major.
     ///
     /// Exactness depends on the coordinates matching the vectors, so this
-    /// recomputes 64 evenly spread rows and rejects a mismatch; a mismatch
-    /// confined to rows it does not check goes unnoticed.
+    /// recomputes 64 evenly spread rows and rejects a mismatch.
+    /// NOTE: a mismatch confined to rows it does not check goes unnoticed,
+    /// and so does a non-finite vector whose saved coordinates are finite.
     ///
     /// # Errors
     ///
@@ -133,7 +137,10 @@ impl<V: AsRef<[f32]>, const P: usize> TreeIndex<V, P> {
 
         let coordinates: Vec<[f32; P]> = coordinates
             .chunks_exact(P)
-            .map(|row| row.try_into().expect("chunks_exact yields rows of P floats"))
+            .map(|row| {
+                row.try_into()
+                    .expect("chunks_exact yields rows of P floats")
+            })
             .collect();
 
         check_coordinates(vectors.as_ref(), &projection, &coordinates)?;
@@ -186,7 +193,7 @@ impl<V: AsRef<[f32]>, const P: usize> TreeIndex<V, P> {
         self.len
     }
 
-    /// Returns whether the index holds no vectors.
+    /// Returns whether the index contains no vectors.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -259,71 +266,34 @@ impl<V: AsRef<[f32]>, const P: usize> TreeIndex<V, P> {
             check_max_distance(max_distance)?;
         }
 
-        let mut stats = SearchStats::default();
         let Some(tree) = &self.tree else {
-            return Ok((Vec::new(), stats));
+            return Ok((Vec::new(), SearchStats::default()));
         };
         if k == 0 {
-            return Ok((Vec::new(), stats));
+            return Ok((Vec::new(), SearchStats::default()));
         }
 
         let mut search = Search {
             index: self,
+            tree,
             query,
+            projected: self.projection.project(query),
             bound: PruningBound::new(query, self.dim, P, self.projection.norm_bound()),
             max_distance: max_distance.unwrap_or(f32::INFINITY),
             top: TopK::new(k.min(self.len)),
             seen: Seen::new(self.len),
+            stats: SearchStats::default(),
         };
-        let projected = self.projection.project(query);
-
-        let first_round = k
-            .saturating_mul(FIRST_ROUND_PER_RESULT)
-            .max(FIRST_ROUND_MIN)
-            .min(self.len);
-        let radius_squared = search.bound.projected_radius_squared(search.max_distance);
-        let builder = tree
-            .query(&projected)
-            .nearest_n::<SquaredEuclidean<f32>>(NonZero::new(first_round).expect("k > 0 and len > 0"));
-        let candidates = if radius_squared.is_finite() {
-            builder.within(radius_squared).execute()
-        } else {
-            builder.execute()
-        };
-        stats.tree_queries += 1;
-        stats.candidates += candidates.len();
-
-        // The first round proves the result when the bound stopped it, or
-        // when it covered every point that matters: all of them, or all inside
-        // the radius when the tree returned fewer than requested.
-        let stopped = search.rank(&candidates, &mut stats);
-        let covered = first_round == self.len || candidates.len() < first_round;
-
-        if !stopped && !covered {
-            let threshold = search.threshold();
-            let radius_squared = search.bound.projected_radius_squared(threshold);
-            let candidates = tree
-                .query(&projected)
-                .within::<SquaredEuclidean<f32>>(radius_squared)
-                .execute();
-            stats.tree_queries += 1;
-            stats.candidates += candidates.len();
-
-            log::debug!(
-                "tree search: the first {first_round} candidates did not prove the top {k}, \
-                 the second round has {} within projected distance {:.4}",
-                candidates.len(),
-                radius_squared.sqrt()
-            );
-            search.rank(&candidates, &mut stats);
+        if !search.first_round(k) {
+            search.second_round();
         }
 
         log::debug!(
             "tree search: {} full distances for k = {k} over {} vectors",
-            stats.distances,
+            search.stats.distances,
             self.len
         );
-        Ok((search.top.into_sorted_vec(), stats))
+        Ok((search.top.into_sorted_vec(), search.stats))
     }
 
     fn row(&self, index: usize) -> &[f32] {
@@ -334,15 +304,74 @@ impl<V: AsRef<[f32]>, const P: usize> TreeIndex<V, P> {
 /// The state of one search.
 struct Search<'a, V, const P: usize> {
     index: &'a TreeIndex<V, P>,
+    tree: &'a ImmutableKdTree<f32, P>,
     query: &'a [f32],
+    projected: [f32; P],
     bound: PruningBound,
     /// Largest admitted distance, infinite when none was requested.
     max_distance: f32,
     top: TopK,
     seen: Seen,
+    stats: SearchStats,
 }
 
 impl<V: AsRef<[f32]>, const P: usize> Search<'_, V, P> {
+    /// Ranks the `max(FIRST_ROUND_PER_RESULT * k, FIRST_ROUND_MIN)` nearest
+    /// projected points (within the radius `max_distance` allows), and
+    /// returns whether that proves the result.
+    fn first_round(&mut self, k: usize) -> bool {
+        let len = self.index.len;
+        let requested = k
+            .saturating_mul(FIRST_ROUND_PER_RESULT)
+            .max(FIRST_ROUND_MIN)
+            .min(len);
+        let radius_squared = self.bound.projected_radius_squared(self.max_distance);
+
+        let builder = self
+            .tree
+            .query(&self.projected)
+            .nearest_n::<SquaredEuclidean<f32>>(
+                NonZero::new(requested).expect("k > 0 and len > 0"),
+            );
+        let candidates = if radius_squared.is_finite() {
+            builder.within(radius_squared).execute()
+        } else {
+            builder.execute()
+        };
+        self.stats.tree_queries += 1;
+        self.stats.candidates += candidates.len();
+
+        // The round also proves the result when it covered every point that
+        // matters: all of them, or all inside the radius when the tree
+        // returned fewer than requested.
+        let stopped = self.rank(&candidates);
+        let covered = requested == len || candidates.len() < requested;
+        if !stopped && !covered {
+            log::debug!("tree search: the first {requested} candidates did not prove the top {k}");
+        }
+        stopped || covered
+    }
+
+    /// Ranks every point within the projected radius that the current k-th
+    /// distance allows, which proves the result.
+    fn second_round(&mut self) {
+        let radius_squared = self.bound.projected_radius_squared(self.threshold());
+        let candidates = self
+            .tree
+            .query(&self.projected)
+            .within::<SquaredEuclidean<f32>>(radius_squared)
+            .execute();
+        self.stats.tree_queries += 1;
+        self.stats.candidates += candidates.len();
+
+        log::debug!(
+            "tree search: second round, {} candidates within projected distance {:.4}",
+            candidates.len(),
+            radius_squared.sqrt()
+        );
+        self.rank(&candidates);
+    }
+
     /// Returns the largest full distance an unseen vector may have and still
     /// enter the result.
     fn threshold(&self) -> f32 {
@@ -356,11 +385,7 @@ impl<V: AsRef<[f32]>, const P: usize> Search<'_, V, P> {
     /// projected distance, until the bound shows that no later candidate and
     /// no vector outside the list can enter the result. Returns whether it
     /// stopped for that reason.
-    fn rank(
-        &mut self,
-        candidates: &[QueryResultItem<(), u32, f32>],
-        stats: &mut SearchStats,
-    ) -> bool {
+    fn rank(&mut self, candidates: &[QueryResultItem<(), u32, f32>]) -> bool {
         for candidate in candidates {
             // Strictly greater: a vector at exactly the threshold distance
             // could still tie with the k-th result and win on a lower index.
@@ -374,7 +399,7 @@ impl<V: AsRef<[f32]>, const P: usize> Search<'_, V, P> {
             }
 
             let distance = euclidean_distance(self.index.row(index), self.query);
-            stats.distances += 1;
+            self.stats.distances += 1;
             if distance <= self.max_distance {
                 self.top.offer(index, distance);
             }
@@ -420,7 +445,11 @@ fn check_coordinates<const P: usize>(
     let dim = projection.dim();
     let checked = CHECKED_ROWS.min(len);
     for step in 0..checked {
-        let row = if checked == 1 { 0 } else { step * (len - 1) / (checked - 1) };
+        let row = if checked == 1 {
+            0
+        } else {
+            step * (len - 1) / (checked - 1)
+        };
         let vector = &vectors[row * dim..(row + 1) * dim];
         let expected = projection.project(vector);
 

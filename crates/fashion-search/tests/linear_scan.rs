@@ -16,7 +16,11 @@ fn sort_all(vectors: &[f32], dim: usize, query: &[f32]) -> Vec<Neighbour> {
             distance: euclidean_distance(row, query),
         })
         .collect();
-    all.sort_by(|a, b| a.distance.total_cmp(&b.distance).then(a.index.cmp(&b.index)));
+    all.sort_by(|a, b| {
+        a.distance
+            .total_cmp(&b.distance)
+            .then(a.index.cmp(&b.index))
+    });
     all
 }
 
@@ -32,7 +36,11 @@ fn scan_matches_full_sort() {
         for k in [1, 5, 50, 1537, 5000] {
             let expected = &sorted[..k.min(sorted.len())];
 
-            assert_eq!(linear_top_k(&vectors, dim, query, k).unwrap(), expected, "k = {k}");
+            assert_eq!(
+                linear_top_k(&vectors, dim, query, k).unwrap(),
+                expected,
+                "k = {k}"
+            );
         }
     }
 }
@@ -87,11 +95,20 @@ fn scan_rejects_invalid_shapes() {
     assert!(matches!(error, SearchError::ZeroDimension), "{error}");
 
     let error = linear_top_k(&vectors[..31], 8, &vectors[..8], 1).unwrap_err();
-    assert!(matches!(error, SearchError::RaggedVectors { len: 31, dim: 8 }), "{error}");
+    assert!(
+        matches!(error, SearchError::RaggedVectors { len: 31, dim: 8 }),
+        "{error}"
+    );
 
     let error = linear_top_k(&vectors, 8, &vectors[..9], 1).unwrap_err();
     assert!(
-        matches!(error, SearchError::QueryDimensionMismatch { expected: 8, actual: 9 }),
+        matches!(
+            error,
+            SearchError::QueryDimensionMismatch {
+                expected: 8,
+                actual: 9
+            }
+        ),
         "{error}"
     );
 }

@@ -13,7 +13,11 @@ fn assert_orthonormal(basis: &[f32], dim: usize) {
     let rows: Vec<&[f32]> = basis.chunks_exact(dim).collect();
     for (i, a) in rows.iter().enumerate() {
         for (j, b) in rows.iter().enumerate() {
-            let product: f64 = a.iter().zip(*b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
+            let product: f64 = a
+                .iter()
+                .zip(*b)
+                .map(|(x, y)| f64::from(*x) * f64::from(*y))
+                .sum();
             let expected = if i == j { 1.0 } else { 0.0 };
             assert!(
                 (product - expected).abs() < 1e-6,
@@ -27,7 +31,9 @@ fn assert_orthonormal(basis: &[f32], dim: usize) {
 /// `rank`-dimensional subspace through a common offset.
 fn low_rank(count: usize, dim: usize, rank: usize, seed: u64) -> Vec<f32> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let span: Vec<f32> = (0..rank * dim).map(|_| rng.sample(StandardNormal)).collect();
+    let span: Vec<f32> = (0..rank * dim)
+        .map(|_| rng.sample(StandardNormal))
+        .collect();
     let offset: Vec<f32> = (0..dim).map(|_| rng.sample(StandardNormal)).collect();
 
     let mut vectors = Vec::with_capacity(count * dim);
@@ -88,7 +94,10 @@ fn fit_recovers_low_rank_subspace() {
     for i in 0..20 {
         let (a, b) = (rows[i], rows[i + 100]);
         let ratio = projected_distance(&projection, a, b) / euclidean_distance(a, b);
-        assert!(ratio > 0.999, "pair {i}: projection keeps {ratio} of the distance");
+        assert!(
+            ratio > 0.999,
+            "pair {i}: projection keeps {ratio} of the distance"
+        );
     }
 }
 
@@ -106,7 +115,11 @@ fn fit_orders_directions_by_variance() {
     let projection = Projection::<4>::fit(&vectors, dim, &FitOptions::default()).unwrap();
 
     for (t, row) in projection.basis().chunks_exact(dim).enumerate() {
-        assert!(row[t].abs() > 0.9, "direction {t} is not axis {t}: {:?}", &row[..8]);
+        assert!(
+            row[t].abs() > 0.9,
+            "direction {t} is not axis {t}: {:?}",
+            &row[..8]
+        );
     }
 }
 
@@ -146,7 +159,10 @@ fn from_basis_round_trips() {
     let restored = Projection::<16>::from_basis(fitted.basis().to_vec(), dim).unwrap();
 
     assert_eq!(restored.dim(), dim);
-    assert_eq!(restored.project(&vectors[..dim]), fitted.project(&vectors[..dim]));
+    assert_eq!(
+        restored.project(&vectors[..dim]),
+        fitted.project(&vectors[..dim])
+    );
 }
 
 #[test]
@@ -159,18 +175,31 @@ fn from_basis_rejects_invalid_bases() {
 
     let scaled: Vec<f32> = basis.iter().map(|v| v * 1.01).collect();
     let error = Projection::<8>::from_basis(scaled, dim).unwrap_err();
-    assert!(matches!(error, SearchError::BasisNotOrthonormal { .. }), "{error}");
+    assert!(
+        matches!(error, SearchError::BasisNotOrthonormal { .. }),
+        "{error}"
+    );
 
     let error = Projection::<8>::from_basis(basis[..8 * dim - 1].to_vec(), dim).unwrap_err();
     assert!(
-        matches!(error, SearchError::BasisShape { len: 511, projected: 8, dim: 64 }),
+        matches!(
+            error,
+            SearchError::BasisShape {
+                len: 511,
+                projected: 8,
+                dim: 64
+            }
+        ),
         "{error}"
     );
 
     let mut with_nan = basis.clone();
     with_nan[100] = f32::NAN;
     let error = Projection::<8>::from_basis(with_nan, dim).unwrap_err();
-    assert!(matches!(error, SearchError::NonFiniteBasis { position: 100, .. }), "{error}");
+    assert!(
+        matches!(error, SearchError::NonFiniteBasis { position: 100, .. }),
+        "{error}"
+    );
 
     let error = Projection::<8>::from_basis(Vec::new(), 0).unwrap_err();
     assert!(matches!(error, SearchError::ZeroDimension), "{error}");
@@ -183,7 +212,13 @@ fn projection_wider_than_input_is_rejected() {
     let error = Projection::<16>::fit(&vectors, 8, &FitOptions::default()).unwrap_err();
 
     assert!(
-        matches!(error, SearchError::ProjectionTooWide { dim: 8, projected: 16 }),
+        matches!(
+            error,
+            SearchError::ProjectionTooWide {
+                dim: 8,
+                projected: 16
+            }
+        ),
         "{error}"
     );
 }

@@ -11,7 +11,9 @@ use rayon::prelude::*;
 /// components: no structure for a projection to find.
 pub fn unit_gaussian(count: usize, dim: usize, seed: u64) -> Vec<f32> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut vectors: Vec<f32> = (0..count * dim).map(|_| rng.sample(StandardNormal)).collect();
+    let mut vectors: Vec<f32> = (0..count * dim)
+        .map(|_| rng.sample(StandardNormal))
+        .collect();
     vectors.chunks_exact_mut(dim).for_each(normalise);
     vectors
 }
