@@ -8,7 +8,7 @@
 //! that is killed resumes where it stopped. The new index replaces the old
 //! one atomically, and only then is the journal removed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -153,6 +153,7 @@ pub fn build_index(options: &BuildOptions, observer: &dyn BuildObserver) -> Resu
     log::debug!("fingerprint {fingerprint}");
 
     let mut known = previous_index(options, &spec)?;
+    let previous_paths: Vec<PathBuf> = known.keys().cloned().collect();
     let journal_path = Journal::path_for(&options.index);
     if options.rebuild && journal_path.exists() {
         log::debug!("{}: removed by --rebuild", journal_path.display());
@@ -205,9 +206,8 @@ pub fn build_index(options: &BuildOptions, observer: &dyn BuildObserver) -> Resu
             }
         }
     }
-    let removed = known.values().filter(|k| !k.from_journal).count().saturating_sub(
-        files.iter().filter(|f| known.get(&f.relative).is_some_and(|k| !k.from_journal)).count(),
-    );
+    let present: HashSet<&Path> = files.iter().map(|f| f.relative.as_path()).collect();
+    let removed = previous_paths.iter().filter(|path| !present.contains(path.as_path())).count();
 
     observer.start(to_embed.len());
     let mut embedded = 0;
