@@ -18,6 +18,8 @@ use crate::index::{Index, IndexError};
 pub struct Evaluation {
     /// Labelled images that served as queries.
     pub queries: usize,
+    /// Every how many labelled images one served as a query.
+    pub query_step: usize,
     /// `(k, mean precision@k)` for each requested k.
     pub precision: Vec<(usize, f64)>,
     /// Mean average precision over the first `map_depth` results.
@@ -61,8 +63,15 @@ pub struct LabelsError {
     pub message: String,
 }
 
-/// Runs the leave-one-out evaluation of `index` for each k in `ks`.
-pub fn evaluate(index: &Index, labels: &HashMap<PathBuf, String>, ks: &[usize]) -> Result<Evaluation, IndexError> {
+/// Runs the leave-one-out evaluation of `index` for each k in `ks`, with
+/// every `query_step`-th labelled image (in index order) as a query; 1 uses
+/// them all. Every indexed image stays a candidate result either way.
+pub fn evaluate(
+    index: &Index,
+    labels: &HashMap<PathBuf, String>,
+    ks: &[usize],
+    query_step: usize,
+) -> Result<Evaluation, IndexError> {
     let records = index.store().records();
     let label_of: Vec<Option<&String>> = records.iter().map(|r| labels.get(&r.path)).collect();
     let depth = ks.iter().copied().max().unwrap_or(0);
@@ -73,9 +82,10 @@ pub fn evaluate(index: &Index, labels: &HashMap<PathBuf, String>, ks: &[usize]) 
         *copies.entry(record.sha256).or_default() += 1;
     }
 
-    let per_query: Vec<(Vec<f64>, f64, usize)> = (0..records.len())
+    let query_step = query_step.max(1);
+    let queries: Vec<usize> = (0..records.len()).filter(|&i| label_of[i].is_some()).step_by(query_step).collect();
+    let per_query: Vec<(Vec<f64>, f64, usize)> = queries
         .into_par_iter()
-        .filter(|&i| label_of[i].is_some())
         .map(|i| -> Result<_, IndexError> {
             let label = label_of[i];
             let fetch = depth + copies[&records[i].sha256];
@@ -106,6 +116,7 @@ pub fn evaluate(index: &Index, labels: &HashMap<PathBuf, String>, ks: &[usize]) 
     let precision = ks.iter().enumerate().map(|(j, &k)| (k, mean(&mut per_query.iter().map(|q| q.0[j])))).collect();
     Ok(Evaluation {
         queries,
+        query_step,
         precision,
         mean_average_precision: mean(&mut per_query.iter().map(|q| q.1)),
         map_depth: depth,

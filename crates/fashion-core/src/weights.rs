@@ -157,8 +157,9 @@ impl Weights {
     }
 
     /// Reads the weight `{conv}.weight` of shape `(out, in, k, k)` and folds the
-    /// BatchNorm layer `{bn}.*` into it, returning the folded weight and bias.
-    fn folded(&self, conv: &str, bn: &str, shape: [usize; 4], eps: f64) -> Result<(Tensor, Vec<f32>), EmbedError> {
+    /// BatchNorm layer `{bn}.*` into it, returning the folded weight values
+    /// (row-major) and bias.
+    fn folded(&self, conv: &str, bn: &str, shape: [usize; 4], eps: f64) -> Result<(Vec<f32>, Vec<f32>), EmbedError> {
         let read_error = |source| EmbedError::WeightsRead { path: self.path.clone(), source };
         let out_channels = shape[0];
 
@@ -170,9 +171,7 @@ impl Weights {
         let running_var = self.vec1(&format!("{bn}.running_var"), out_channels)?;
 
         let bn = BatchNormParams { gamma: &gamma, beta: &beta, running_mean: &running_mean, running_var: &running_var, eps };
-        let (folded, bias) = fold_batch_norm(&weight_values, None, out_channels, &bn);
-        let folded = Tensor::from_vec(folded, shape.to_vec(), weight.device()).map_err(read_error)?;
-        Ok((folded, bias))
+        Ok(fold_batch_norm(&weight_values, None, out_channels, &bn))
     }
 
     /// Builds the dense convolution `{conv}` with BatchNorm `{bn}` folded in.
@@ -187,11 +186,8 @@ impl Weights {
         eps: f64,
     ) -> Result<ConvBn, EmbedError> {
         let (weight, bias) = self.folded(conv, bn, shape, eps)?;
-        let build = || {
-            let bias = Tensor::from_vec(bias, shape[0], weight.device())?;
-            ConvBn::new(weight.clone(), bias, stride, padding, activation)
-        };
-        build().map_err(|source| EmbedError::WeightsRead { path: self.path.clone(), source })
+        ConvBn::new(&weight, shape, bias, stride, padding, activation)
+            .map_err(|source| EmbedError::WeightsRead { path: self.path.clone(), source })
     }
 
     /// Builds the depthwise convolution `{conv}` over `channels` channels with
@@ -207,7 +203,7 @@ impl Weights {
         eps: f64,
     ) -> Result<DepthwiseConv2d, EmbedError> {
         let (weight, bias) = self.folded(conv, bn, [channels, 1, kernel, kernel], eps)?;
-        DepthwiseConv2d::new(weight, bias, stride, PaddingMode::TfSame, activation)
+        DepthwiseConv2d::new(&weight, channels, kernel, bias, stride, PaddingMode::TfSame, activation)
             .map_err(|source| EmbedError::WeightsRead { path: self.path.clone(), source })
     }
 }

@@ -88,7 +88,7 @@ fn lite0_beats_floor_and_raw_pixels() {
 
     let index = Index::open(&options.index, PayloadCheck::Verify).unwrap();
     let labels = read_labels(&workspace().join("dataset/labels.csv"), "articleType").unwrap();
-    let evaluation = evaluate(&index, &labels, &[5]).unwrap();
+    let evaluation = evaluate(&index, &labels, &[5], 1).unwrap();
     assert_eq!(evaluation.queries, 1112);
     let model_precision = evaluation.precision[0].1;
 

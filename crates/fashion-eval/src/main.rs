@@ -36,6 +36,11 @@ struct Cli {
     #[arg(short, value_delimiter = ',', default_value = "5,10", value_name = "K")]
     k: Vec<usize>,
 
+    /// Use every N-th labelled image as a query, to sample a large catalogue;
+    /// all images remain candidate results.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    query_step: usize,
+
     /// Print one JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -60,7 +65,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let labels = read_labels(&labels_path, &cli.label_column)?;
 
     let started = Instant::now();
-    let evaluation = evaluate(&index, &labels, &cli.k)?;
+    anyhow::ensure!(cli.query_step > 0, "invalid --query-step 0: expected at least 1");
+    let evaluation = evaluate(&index, &labels, &cli.k, cli.query_step)?;
     anyhow::ensure!(
         evaluation.queries > 0,
         "{}: no indexed image has a label in {}; do its `file` paths match the index's (relative to {})?",
