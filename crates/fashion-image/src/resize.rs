@@ -17,9 +17,9 @@ const WHITE: u8 = 255;
 /// Method of fitting an image into the square model input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum ResizeMode {
-    /// Stretch to size x size, ignoring the aspect ratio.
-    // TODO: choose the default between Squash and PadWhite by measuring
-    // retrieval precision with each; Squash is a placeholder until then.
+    /// Stretch to size x size, ignoring the aspect ratio. The default: on
+    /// 43,772 60x80 catalogue thumbnails it gave leave-one-out precision@5
+    /// 0.777 against 0.773 for `PadWhite` (docs/quality.md).
     #[default]
     Squash,
     /// Scale the longer side to `size`, keeping the aspect ratio, and centre the
