@@ -2,7 +2,9 @@
 # Times candle (bench_embed) and ONNX Runtime (ort_bench.py) on the same
 # weights, one right after the other per model and batch size, and prints a
 # Markdown table with the ratio candle / ONNX Runtime. Sets up a Python venv
-# with ONNX Runtime in .venv-ref on first use.
+# with ONNX Runtime in .venv-ref on first use. With FASHION_CATALOGUE set to
+# a catalogue folder, it then times decoding and a whole index build of it
+# (wall time and peak RSS from /usr/bin/time).
 #
 # Usage: bench/run.sh [ROUNDS]   (default 5 timed rounds per measurement)
 set -euo pipefail
@@ -32,3 +34,18 @@ for model in efficientnet-lite0 efficientnet-lite1 efficientnet-lite2 resnet50; 
         echo "| $model | $batch | $candle | $onnx | $ratio |"
     done
 done
+
+# With a full catalogue at hand, also time decoding and a whole index build.
+if [ -n "${FASHION_CATALOGUE:-}" ]; then
+    echo
+    echo "Decode and resize throughput:"
+    cargo test --release --quiet -p fashion-image --test catalogue -- --ignored --nocapture 2>&1 | grep -i "images/s" || true
+    echo
+    echo "fashion-index build $FASHION_CATALOGUE:"
+    cargo build --release --quiet -p fashion-index
+    index=target/bench/catalogue.fidx
+    rm -f "$index" "$index.partial"
+    /usr/bin/time -v target/release/fashion-index build "$FASHION_CATALOGUE" --index "$index" --quiet --json \
+        2> target/bench/build-time.txt
+    grep -E "Elapsed|Maximum resident" target/bench/build-time.txt
+fi

@@ -1,8 +1,8 @@
 //! Building and updating an index from a catalogue folder.
 //!
-//! The build walks the folder, reuses the vector of every file whose size and
-//! modification time (or, failing that, content hash) match the previous
-//! index or the resume journal, and embeds the rest in batches: a decoding
+//! The build walks the folder and reuses the vector of every file whose size
+//! and modification time (or, failing that, content hash) match the previous
+//! index or the resume journal. It embeds the rest in batches, and a decoding
 //! thread prepares the next batch in parallel while the model runs on the
 //! current one. Each completed batch is appended to the journal, so a build
 //! that is killed resumes where it stopped. The new index replaces the old
@@ -24,7 +24,7 @@ use crate::error::EmbedError;
 use crate::index::{BASIS_SECTION, COORDINATES_SECTION, PROJECTED_DIMS};
 use crate::pipeline::{prepare_file, resize_mode_name, PreparedImage};
 
-/// What to build and how.
+/// Settings of one build.
 #[derive(Debug, Clone)]
 pub struct BuildOptions {
     pub catalogue: PathBuf,
@@ -71,7 +71,7 @@ pub enum FileProblem {
 }
 
 impl FileProblem {
-    /// The path of the file, as the catalogue root joined with its relative path.
+    /// Returns the path of the file: the catalogue root joined with its relative path.
     pub fn path(&self) -> &Path {
         match self {
             FileProblem::Decode(error) => error.path(),
@@ -86,7 +86,7 @@ impl From<WalkError> for FileProblem {
     }
 }
 
-/// What a build did.
+/// Counts of what one build did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct BuildSummary {
     /// Images in the new index.
@@ -105,7 +105,7 @@ pub struct BuildSummary {
     pub elapsed: Duration,
 }
 
-/// Why a build failed as a whole. Nothing was written to the index path.
+/// Failure of a whole build. Nothing was written to the index path.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
     #[error("{}: catalogue folder not found or not a folder", path.display())]

@@ -77,8 +77,8 @@ struct BuildArgs {
     #[arg(long, value_name = "PATH")]
     weights: Option<PathBuf>,
 
-    /// How images become square: `squash` stretches, `pad` keeps the aspect
-    /// ratio and pads with white.
+    /// Resize mode to the square model input: `squash` stretches, `pad` keeps
+    /// the aspect ratio and pads with white.
     #[arg(long, default_value = "squash", value_name = "MODE")]
     resize: String,
 
