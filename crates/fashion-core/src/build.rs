@@ -132,7 +132,6 @@ pub enum BuildError {
 struct Known {
     record: Record,
     vector: Vec<f32>,
-    from_journal: bool,
 }
 
 /// Builds or updates the index described by `options`.
@@ -168,7 +167,7 @@ pub fn build_index(options: &BuildOptions, observer: &dyn BuildObserver) -> Resu
     for entry in recovery.entries {
         for (record, vector) in entry.records.into_iter().zip(entry.vectors.chunks_exact(spec.dim)) {
             resumed += 1;
-            known.insert(record.path.clone(), Known { record, vector: vector.to_vec(), from_journal: true });
+            known.insert(record.path.clone(), Known { record, vector: vector.to_vec() });
         }
     }
     if resumed > 0 {
@@ -329,7 +328,7 @@ fn previous_index(options: &BuildOptions, spec: &StoreSpec<'_>) -> Result<HashMa
         .iter()
         .enumerate()
         .map(|(i, record)| {
-            let known = Known { record: record.clone(), vector: store.vector(i).to_vec(), from_journal: false };
+            let known = Known { record: record.clone(), vector: store.vector(i).to_vec() };
             (record.path.clone(), known)
         })
         .collect();
