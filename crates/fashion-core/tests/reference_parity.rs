@@ -164,13 +164,13 @@ fn random_tensor(name: &str, shape: &[usize]) -> Tensor {
 /// Every tensor of torchvision's ResNet-50 except the classifier.
 fn random_resnet50() -> HashMap<String, Tensor> {
     let mut tensors = HashMap::new();
-    let mut add_bn = |tensors: &mut HashMap<String, Tensor>, prefix: &str, channels: usize| {
+    let add_bn = |tensors: &mut HashMap<String, Tensor>, prefix: &str, channels: usize| {
         for field in ["weight", "bias", "running_mean", "running_var"] {
             let name = format!("{prefix}.{field}");
             tensors.insert(name.clone(), random_tensor(&name, &[channels]));
         }
     };
-    let mut add_conv = |tensors: &mut HashMap<String, Tensor>, name: String, shape: [usize; 4]| {
+    let add_conv = |tensors: &mut HashMap<String, Tensor>, name: String, shape: [usize; 4]| {
         tensors.insert(name.clone(), random_tensor(&name, &shape));
     };
 
