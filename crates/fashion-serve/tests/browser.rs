@@ -10,7 +10,7 @@
 mod common;
 
 use std::net::TcpListener;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -141,7 +141,9 @@ async fn page_upload_rate_reload() {
 
     // Let the thumbnails finish loading before the screenshot.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let target = repository_root().join("target");
+    // Screenshots go to the build directory, wherever CARGO_TARGET_DIR puts it.
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| repository_root().join("target"), PathBuf::from);
+    std::fs::create_dir_all(&target).unwrap();
     std::fs::write(target.join("browser-screenshot.png"), client.screenshot().await.unwrap()).unwrap();
     client.set_window_size(390, 1400).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
