@@ -52,3 +52,21 @@ pub enum EmbedError {
     #[error("failed to download {url}: {message}")]
     Download { url: String, message: String },
 }
+
+/// Formats an error and its sources as `outer: inner: ...`, the way the
+/// command-line tools print a failed file. A cause whose message already
+/// ends the text is left out, because some errors repeat their source's
+/// message in their own.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.ends_with(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}

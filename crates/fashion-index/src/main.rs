@@ -13,6 +13,7 @@ use std::sync::Mutex;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use fashion_core::build::{build_index, BuildObserver, BuildOptions, FileProblem};
+use fashion_core::error::error_chain as chain;
 use fashion_core::index::{index_path, DEFAULT_INDEX_PATH};
 use fashion_core::pipeline::parse_resize_mode;
 use fashion_core::{Architecture, DecodeOptions, Fingerprint};
@@ -188,21 +189,6 @@ impl BuildObserver for Reporter {
             self.print(&format!("{NAME}: {message}"));
         }
     }
-}
-
-/// Formats an error and its sources as `outer: inner: ...`.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.ends_with(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 fn run_build(args: BuildArgs) -> anyhow::Result<ExitCode> {

@@ -16,6 +16,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::Parser;
+use fashion_core::error::error_chain as chain;
 use fashion_core::index::{index_path, Index, DEFAULT_INDEX_PATH};
 use fashion_core::pipeline::{parse_resize_mode, prepare_file};
 use fashion_core::weights::sha256_file;
@@ -282,21 +283,4 @@ fn load_model(index: &Index, explicit: Option<&Path>) -> anyhow::Result<Embedder
     let embedder = Embedder::load(architecture, &weights, &fingerprint.resize)?;
     debug_assert_eq!(embedder.fingerprint(), fingerprint);
     Ok(embedder)
-}
-
-/// Formats an error and its sources as `outer: inner: ...`, leaving out a
-/// cause whose message already ends the text (some errors repeat their
-/// source's message in their own).
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.ends_with(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
