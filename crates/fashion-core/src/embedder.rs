@@ -35,7 +35,7 @@ impl Architecture {
         Architecture::ResNet50,
     ];
 
-    /// The name used on the command line and in fingerprints.
+    /// Returns the name used on the command line and in fingerprints.
     pub fn name(self) -> &'static str {
         match self {
             Architecture::EfficientNetLite0 => "efficientnet-lite0",
@@ -45,7 +45,7 @@ impl Architecture {
         }
     }
 
-    /// The side of the square input image, in pixels.
+    /// Returns the side of the square input image, in pixels.
     pub fn input_size(self) -> u32 {
         match self.lite_variant() {
             Some(variant) => variant.input_size(),
@@ -53,7 +53,7 @@ impl Architecture {
         }
     }
 
-    /// The number of channels of the final feature map, which is the
+    /// Returns the number of channels of the final feature map, which is the
     /// embedding dimension.
     pub fn dim(self) -> usize {
         match self {
@@ -69,7 +69,7 @@ impl Architecture {
         }
     }
 
-    /// The file name under which the weights are looked up in a models folder.
+    /// Returns the file name under which the weights are looked up in a models folder.
     pub fn weights_file_name(self) -> String {
         format!("{}.safetensors", self.name())
     }
@@ -101,7 +101,7 @@ impl FromStr for Architecture {
     }
 }
 
-/// How RGB bytes become network input.
+/// Mapping from RGB bytes to network input values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Normalization {
     /// `(x - 127) / 128` per channel, as the TensorFlow EfficientNet-Lite
@@ -186,15 +186,15 @@ pub struct Fingerprint {
     pub weights_sha256: String,
     pub input_size: u32,
     pub preprocessing: String,
-    /// How images are fitted to the square input; set by the pipeline that
-    /// resizes them.
+    /// Resize mode that fits images to the square input, set by the pipeline
+    /// that resizes them.
     pub resize: String,
     pub pooling: String,
     pub dim: usize,
 }
 
 impl Fingerprint {
-    /// The canonical JSON text stored in index headers.
+    /// Returns the canonical JSON text stored in index headers.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a fingerprint always serializes")
     }
@@ -312,7 +312,7 @@ pub fn l2_normalize(vector: &mut [f32]) {
     }
 }
 
-/// Why an embedding cannot be stored.
+/// Reason an embedding cannot be stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidVector {
     #[error("embedding contains NaN or infinity")]
@@ -333,7 +333,7 @@ pub fn check_vector(vector: &[f32]) -> Result<(), InvalidVector> {
     Ok(())
 }
 
-/// Where weights are looked for when no path is given.
+/// Environment variable naming the folder searched for weights when no path is given.
 pub const MODELS_DIR_ENV: &str = "FASHION_MODELS_DIR";
 
 /// Finds the weights for `architecture`: `explicit` if given, otherwise

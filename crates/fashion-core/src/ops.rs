@@ -109,7 +109,7 @@ pub struct Padding {
     pub right: usize,
 }
 
-/// How a convolution pads its input.
+/// Padding rule of a convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PaddingMode {
     /// The same number of zeros on every side (PyTorch's `padding=p`).
@@ -1350,7 +1350,7 @@ mod tests {
         let mut expected = vec![0f32; out_shape.elements()];
         layer.forward(&input, shape, &mut expected, Parallelism::Sequential);
 
-        // A ring of `kernel` rows holds the window of one output row.
+        // A ring of `kernel` rows contains the window of one output row.
         let (kernel, stride, top) = layer.window_rows(shape);
         assert_eq!((kernel, stride, top), (3, 2, 1));
         let (row_len, out_row_len) = (shape.width * shape.channels, out_shape.width * out_shape.channels);

@@ -250,7 +250,7 @@ pub struct RatingRequest {
     pub stars: i64,
 }
 
-/// `POST /api/ratings`: stores a rating and answers 201 with its id.
+/// `POST /api/ratings`: stores a rating and returns 201 with its id.
 async fn add_rating(
     State(state): State<Shared>,
     request: Result<Json<RatingRequest>, JsonRejection>,
