@@ -184,7 +184,7 @@ pub fn build_index(options: &BuildOptions, observer: &dyn BuildObserver) -> Resu
         observer.skipped(&error.into());
     }
 
-    // Files whose size and mtime match a known record keep its vector; the
+    // Files whose size and mtime match a known record keep its vector. The
     // rest are read, and keep it only if their content hash still matches.
     let mut entries: Vec<(Record, Option<Vec<f32>>)> = Vec::with_capacity(files.len());
     let mut to_embed: Vec<(usize, &CatalogueFile)> = Vec::new();

@@ -29,7 +29,7 @@ pub struct WalkError {
     pub source: Option<walkdir::Error>,
 }
 
-/// What the walk includes.
+/// Options that decide which files the walk includes.
 #[derive(Debug, Clone, Default)]
 pub struct WalkOptions {
     /// Follow symbolic links to files and folders. Loops are detected and

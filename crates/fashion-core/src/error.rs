@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use thiserror::Error;
 
-/// Why a model could not be loaded or could not embed a batch.
+/// Failure to load a model or to embed a batch.
 #[derive(Debug, Error)]
 pub enum EmbedError {
     #[error("{}: weights file not found; {hint}", path.display())]

@@ -1,10 +1,10 @@
 //! Retrieval quality: leave-one-out precision@k and mean average precision
 //! of an index against category labels.
 //!
-//! Every labelled image queries the index; the query itself and every image
-//! byte-identical to it (the same SHA-256) are left out of its ranking, since
-//! catalogues hold exact copies of the same product photo and they would
-//! flatter the score. A result is relevant when it has the query's label.
+//! Every labelled image queries the index. The query itself and every image
+//! byte-identical to it (the same SHA-256) are left out of its ranking,
+//! because catalogues contain exact copies of the same product photo, which
+//! would flatter the score. A result is relevant when it has the query's label.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -133,7 +133,7 @@ impl Index {
         linear_top_k(self.store.vectors(), self.store.dim(), query, k).map_err(IndexError::Search)
     }
 
-    /// The path of stored image `index` as a user can open it from the
+    /// Returns the path of stored image `index` as a user can open it from the
     /// current directory: relative when the catalogue lies below it,
     /// absolute otherwise.
     pub fn display_path(&self, index: usize) -> PathBuf {

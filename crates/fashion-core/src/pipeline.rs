@@ -14,7 +14,7 @@ pub struct PreparedImage {
     pub sha256: [u8; 32],
 }
 
-/// The name of a resize mode as stored in fingerprints and given on the
+/// Returns the name of a resize mode as stored in fingerprints and given on the
 /// command line.
 pub fn resize_mode_name(mode: ResizeMode) -> &'static str {
     match mode {

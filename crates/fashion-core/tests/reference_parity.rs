@@ -161,7 +161,7 @@ fn random_tensor(name: &str, shape: &[usize]) -> Tensor {
     Tensor::from_vec(data, shape.to_vec(), &Device::Cpu).unwrap()
 }
 
-/// Every tensor of torchvision's ResNet-50 except the classifier.
+/// Generates every tensor of torchvision's ResNet-50 except the classifier.
 fn random_resnet50() -> HashMap<String, Tensor> {
     let mut tensors = HashMap::new();
     let add_bn = |tensors: &mut HashMap<String, Tensor>, prefix: &str, channels: usize| {

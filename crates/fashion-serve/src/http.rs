@@ -346,7 +346,7 @@ async fn upload_image(State(state): State<Shared>, UrlPath(sha256): UrlPath<Stri
     .await
 }
 
-/// Answers with image bytes, typed by their content, else by the file extension.
+/// Returns image bytes, typed by their content, else by the file extension.
 fn image_response(file: &Path, bytes: Vec<u8>, cache_control: &'static str) -> Response {
     let format = image::guess_format(&bytes).ok().or_else(|| image::ImageFormat::from_path(file).ok());
     let content_type = format.map_or("application/octet-stream", |format| format.to_mime_type());
