@@ -6,6 +6,8 @@
 #   CATALOGUE  folder with images/ and labels.csv
 #   OUT_DIR    where the indexes and one JSON line per run go
 # Models default to efficientnet-lite0, resize modes to squash and pad.
+# QUERY_STEP=N in the environment queries only every Nth labelled image
+# (default 1, every image); all images stay candidate results.
 # Prints the JSON lines of fashion-eval on stdout.
 set -euo pipefail
 
@@ -28,6 +30,7 @@ for model in "${models[@]}"; do
         index="$out/$(basename "$catalogue")-$model-$resize.fidx"
         "$bin/fashion-index" build "$catalogue" --index "$index" --model "$model" --resize "$resize" \
             --weights "$root/models/cache/$model.safetensors" --quiet --json > "$index.build.json" || [ $? -eq 1 ]
-        "$bin/fashion-eval" "$index" --labels "$catalogue/labels.csv" --label-column articleType -k 5,10 --json
+        "$bin/fashion-eval" "$index" --labels "$catalogue/labels.csv" --label-column articleType -k 5,10 \
+            --query-step "${QUERY_STEP:-1}" --json
     done
 done

@@ -1,127 +1,32 @@
-//! Helpers for the `fashion-index` integration tests: a temporary workspace
-//! with a catalogue of real photos, and a runner for the binary.
-//!
-//! The photos come from `dataset/images/` and the bad files from
-//! `fixtures/images/` (its README lists what each one is). The tests pass
-//! `--weights models/cache/efficientnet-lite0.safetensors` explicitly, which
-//! `python3 models/fetch.py efficientnet-lite0` creates.
+//! Helpers for the `fashion-index` integration tests: the shared workspace
+//! of `fashion-testkit` with a runner for this binary and readers of its
+//! results.
 
 #![allow(dead_code)]
 
 use std::ffi::OsStr;
-use std::fs;
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-use tempfile::TempDir;
+#[allow(unused_imports)]
+pub use fashion_testkit::{photos, weights, Run};
 
-/// Returns the repository root, two levels above this crate.
-pub fn repository_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("the repository root exists")
-}
+/// A temporary folder with a `catalogue/` subfolder, removed on drop, in
+/// which `fashion-index` runs.
+pub struct Workspace(fashion_testkit::Workspace);
 
-/// Returns the weights file of `model`, and panics with the command that
-/// fetches it when it is missing.
-pub fn weights(model: &str) -> PathBuf {
-    let path = repository_root().join("models/cache").join(format!("{model}.safetensors"));
-    assert!(
-        path.is_file(),
-        "{}: weights file not found; run `python3 models/fetch.py {model}` in the repository root first",
-        path.display()
-    );
-    path
-}
+impl Deref for Workspace {
+    type Target = fashion_testkit::Workspace;
 
-/// Lists the catalogue photos in `dataset/images/`, sorted by name.
-pub fn photos() -> Vec<PathBuf> {
-    let folder = repository_root().join("dataset/images");
-    let mut photos: Vec<PathBuf> = fs::read_dir(&folder)
-        .unwrap_or_else(|e| panic!("{}: {e}", folder.display()))
-        .map(|entry| entry.expect("a readable folder entry").path())
-        .filter(|path| path.extension().is_some_and(|e| e == "jpg"))
-        .collect();
-    photos.sort();
-    photos
-}
-
-/// Returns the path of a file in `fixtures/images/`.
-pub fn fixture(name: &str) -> PathBuf {
-    let path = repository_root().join("fixtures/images").join(name);
-    assert!(path.is_file(), "{}: fixture not found", path.display());
-    path
-}
-
-/// The exit status, stdout and stderr of one run.
-#[derive(Debug)]
-pub struct Run {
-    /// `None` when a signal ended the process.
-    pub code: Option<i32>,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Run {
-    pub fn from_output(output: Output) -> Self {
-        Self {
-            code: output.status.code(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
+    fn deref(&self) -> &Self::Target {
+        &self.0
     }
-
-    pub fn stderr_lines(&self) -> Vec<&str> {
-        self.stderr.lines().collect()
-    }
-
-    /// Parses stdout as one JSON value.
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not one JSON value ({e}): {self:?}"))
-    }
-}
-
-/// A temporary folder with a `catalogue/` subfolder, removed on drop.
-pub struct Workspace {
-    _temp: TempDir,
-    /// The canonical path of the temporary folder, as the index records it.
-    pub root: PathBuf,
 }
 
 impl Workspace {
     pub fn new() -> Self {
-        let temp = tempfile::tempdir().expect("a temporary folder");
-        let root = temp.path().canonicalize().expect("the temporary folder exists");
-        fs::create_dir(root.join("catalogue")).expect("create the catalogue folder");
-        Self { _temp: temp, root }
-    }
-
-    pub fn catalogue(&self) -> PathBuf {
-        self.root.join("catalogue")
-    }
-
-    /// Returns the path of the test index, outside the catalogue.
-    pub fn index(&self) -> PathBuf {
-        self.root.join("index.fidx")
-    }
-
-    /// Copies the photos `first..first + count` of `dataset/images/` into
-    /// the catalogue and returns their file names.
-    pub fn add_photos(&self, first: usize, count: usize) -> Vec<String> {
-        let photos = photos();
-        assert!(photos.len() >= first + count, "dataset/images has only {} photos", photos.len());
-
-        photos[first..first + count]
-            .iter()
-            .map(|photo| {
-                let name = photo.file_name().unwrap().to_str().unwrap().to_owned();
-                fs::copy(photo, self.catalogue().join(&name)).expect("copy a photo");
-                name
-            })
-            .collect()
-    }
-
-    /// Copies a file of `fixtures/images/` into the catalogue under `name`.
-    pub fn add_fixture(&self, fixture_name: &str, name: &str) {
-        fs::copy(fixture(fixture_name), self.catalogue().join(name)).expect("copy a fixture");
+        Self(fashion_testkit::Workspace::new())
     }
 
     /// Creates a `fashion-index` command that runs in the workspace, without
@@ -131,14 +36,7 @@ impl Workspace {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_fashion-index"));
-        command
-            .args(args)
-            .current_dir(&self.root)
-            .env_remove("FASHION_INDEX")
-            .env_remove("FASHION_MODELS_DIR")
-            .env_remove("RUST_LOG");
-        command
+        self.0.binary_command(env!("CARGO_BIN_EXE_fashion-index"), args)
     }
 
     /// Runs `fashion-index` with `args` and waits for it.

@@ -1,166 +1,38 @@
-//! Helpers for the `fashion-query` integration tests: a temporary catalogue
-//! of real photos indexed with `fashion_core::build::build_index` (the
-//! library behind `fashion-index build`), and a runner for the binary.
-//!
-//! The photos come from `dataset/images/` and the bad files from
-//! `fixtures/images/`. The tests pass `--weights
-//! models/cache/efficientnet-lite0.safetensors` explicitly, which
-//! `python3 models/fetch.py efficientnet-lite0` creates.
+//! Helpers for the `fashion-query` integration tests: the shared workspace
+//! of `fashion-testkit`, whose catalogue is indexed through the library
+//! behind `fashion-index build`, with runners for this binary.
 
 #![allow(dead_code)]
 
 use std::ffi::OsStr;
-use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::Mutex;
+use std::ops::Deref;
+use std::process::{Command, Stdio};
 
-use fashion_core::build::{build_index, BuildObserver, BuildOptions, FileProblem};
-use fashion_core::{Architecture, DecodeOptions, ResizeMode};
-use tempfile::TempDir;
-
-/// Returns the repository root, two levels above this crate.
-pub fn repository_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("the repository root exists")
-}
-
-/// Returns the weights file of `model`, and panics with the command that
-/// fetches it when it is missing.
-pub fn weights(model: &str) -> PathBuf {
-    let path = repository_root().join("models/cache").join(format!("{model}.safetensors"));
-    assert!(
-        path.is_file(),
-        "{}: weights file not found; run `python3 models/fetch.py {model}` in the repository root first",
-        path.display()
-    );
-    path
-}
-
-/// Lists the catalogue photos in `dataset/images/`, sorted by name.
-pub fn photos() -> Vec<PathBuf> {
-    let folder = repository_root().join("dataset/images");
-    let mut photos: Vec<PathBuf> = fs::read_dir(&folder)
-        .unwrap_or_else(|e| panic!("{}: {e}", folder.display()))
-        .map(|entry| entry.expect("a readable folder entry").path())
-        .filter(|path| path.extension().is_some_and(|e| e == "jpg"))
-        .collect();
-    photos.sort();
-    photos
-}
-
-/// Returns the path of a file in `fixtures/images/`.
-pub fn fixture(name: &str) -> PathBuf {
-    let path = repository_root().join("fixtures/images").join(name);
-    assert!(path.is_file(), "{}: fixture not found", path.display());
-    path
-}
-
-/// The exit status, stdout and stderr of one run.
-#[derive(Debug)]
-pub struct Run {
-    /// `None` when a signal ended the process.
-    pub code: Option<i32>,
-    pub stdout: String,
-    pub stdout_bytes: Vec<u8>,
-    pub stderr: String,
-}
-
-impl Run {
-    pub fn from_output(output: Output) -> Self {
-        Self {
-            code: output.status.code(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stdout_bytes: output.stdout,
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
-    }
-
-    pub fn stdout_lines(&self) -> Vec<&str> {
-        self.stdout.lines().collect()
-    }
-}
-
-/// Fails the test on any skipped file, because every test catalogue holds
-/// only good photos.
-struct StrictObserver {
-    skipped: Mutex<Vec<String>>,
-}
-
-impl BuildObserver for StrictObserver {
-    fn start(&self, _files_to_embed: usize) {}
-
-    fn advance(&self, _files: usize) {}
-
-    fn skipped(&self, problem: &FileProblem) {
-        let line = format!("{}: {problem}", problem.path().display());
-        self.skipped.lock().unwrap().push(line);
-    }
-
-    fn note(&self, _message: &str) {}
-}
+#[allow(unused_imports)]
+pub use fashion_testkit::{fixture, photos, weights, Run};
 
 /// A temporary folder with a `catalogue/` subfolder, removed on drop.
 /// Commands run in it, so `fashion-query` prints catalogue paths relative to
 /// it, such as `catalogue/10001.jpg`.
-pub struct Workspace {
-    _temp: TempDir,
-    /// The canonical path of the temporary folder, as the index records it.
-    pub root: PathBuf,
+pub struct Workspace(fashion_testkit::Workspace);
+
+impl Deref for Workspace {
+    type Target = fashion_testkit::Workspace;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 impl Workspace {
     pub fn new() -> Self {
-        let temp = tempfile::tempdir().expect("a temporary folder");
-        let root = temp.path().canonicalize().expect("the temporary folder exists");
-        fs::create_dir(root.join("catalogue")).expect("create the catalogue folder");
-        Self { _temp: temp, root }
-    }
-
-    pub fn catalogue(&self) -> PathBuf {
-        self.root.join("catalogue")
-    }
-
-    /// Returns the path of the test index, outside the catalogue.
-    pub fn index(&self) -> PathBuf {
-        self.root.join("index.fidx")
+        Self(fashion_testkit::Workspace::new())
     }
 
     /// Copies the photos `first..first + count` of `dataset/images/` into
     /// the catalogue and returns their paths relative to the workspace.
     pub fn add_photos(&self, first: usize, count: usize) -> Vec<String> {
-        let photos = photos();
-        assert!(photos.len() >= first + count, "dataset/images has only {} photos", photos.len());
-
-        photos[first..first + count]
-            .iter()
-            .map(|photo| {
-                let name = photo.file_name().unwrap().to_str().unwrap();
-                fs::copy(photo, self.catalogue().join(name)).expect("copy a photo");
-                format!("catalogue/{name}")
-            })
-            .collect()
-    }
-
-    /// Embeds the catalogue into [`Workspace::index`] with the Lite0 weights.
-    pub fn build_index(&self) {
-        let options = BuildOptions {
-            catalogue: self.catalogue(),
-            index: self.index(),
-            architecture: Architecture::EfficientNetLite0,
-            weights: Some(weights("efficientnet-lite0")),
-            resize: ResizeMode::Squash,
-            batch_size: 16,
-            follow_links: false,
-            decode: DecodeOptions::default(),
-            rebuild: false,
-        };
-        let observer = StrictObserver { skipped: Mutex::new(Vec::new()) };
-
-        let summary = build_index(&options, &observer).unwrap_or_else(|e| panic!("building the test index: {e}"));
-
-        let skipped = observer.skipped.into_inner().unwrap();
-        assert!(skipped.is_empty(), "the test catalogue has files that cannot be indexed: {skipped:#?}");
-        assert!(summary.indexed > 0, "the test catalogue is empty");
+        self.0.add_photos(first, count).into_iter().map(|name| format!("catalogue/{name}")).collect()
     }
 
     /// Creates a `fashion-query` command with only `args` that runs in the
@@ -171,14 +43,7 @@ impl Workspace {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_fashion-query"));
-        command
-            .args(args)
-            .current_dir(&self.root)
-            .env_remove("FASHION_INDEX")
-            .env_remove("FASHION_MODELS_DIR")
-            .env_remove("RUST_LOG");
-        command
+        self.0.binary_command(env!("CARGO_BIN_EXE_fashion-query"), args)
     }
 
     /// Creates a command like [`Workspace::bare_command`], with `--index` and the Lite0
@@ -209,7 +74,6 @@ impl Workspace {
         S: AsRef<OsStr>,
     {
         use std::io::Write;
-        use std::process::Stdio;
 
         let mut child = self
             .query_command(args)

@@ -5,27 +5,17 @@
 #![allow(dead_code)]
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use fashion_core::build::{build_index, BuildObserver, BuildOptions, FileProblem};
-use fashion_core::{Architecture, DecodeOptions, ResizeMode};
 use fashion_serve::ratings::RatingsDb;
 use fashion_serve::{AppState, RunningServer, ServeConfig};
+pub use fashion_testkit::repository_root;
+use fashion_testkit::{build_strict, weights};
 use tempfile::TempDir;
 
 /// Number of catalogue photos in the fixture.
 pub const PHOTOS: usize = 10;
-
-pub fn repository_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-pub fn weights_path() -> PathBuf {
-    let path = repository_root().join("models/cache/efficientnet-lite0.safetensors");
-    assert!(path.is_file(), "{}: weights missing; run `./just setup` first", path.display());
-    path
-}
 
 pub struct Fixture {
     pub dir: TempDir,
@@ -53,21 +43,10 @@ impl Fixture {
         fs::write(catalogue.join("labels.csv"), kept.join("\n") + "\n").unwrap();
 
         let index = dir.path().join("catalogue.fidx");
-        let options = BuildOptions {
-            catalogue: catalogue.clone(),
-            index: index.clone(),
-            architecture: Architecture::EfficientNetLite0,
-            weights: Some(weights_path()),
-            resize: ResizeMode::Squash,
-            batch_size: PHOTOS,
-            follow_links: false,
-            decode: DecodeOptions::default(),
-            rebuild: false,
-        };
-        build_index(&options, &QuietObserver).expect("fixture index builds");
+        build_strict(&catalogue, &index, PHOTOS);
 
         let mut config = ServeConfig::new(&index);
-        config.weights = Some(weights_path());
+        config.weights = Some(weights("efficientnet-lite0"));
         Fixture { dir, catalogue, config }
     }
 
@@ -99,16 +78,4 @@ pub async fn start_server(config: &ServeConfig) -> RunningServer {
     let state = tokio::task::spawn_blocking(move || AppState::load(&config)).await.unwrap().expect("server state loads");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     fashion_serve::start(Arc::new(state), listener).unwrap()
-}
-
-struct QuietObserver;
-
-impl BuildObserver for QuietObserver {
-    fn start(&self, _files_to_embed: usize) {}
-    fn advance(&self, _files: usize) {}
-    fn skipped(&self, problem: &FileProblem) {
-        let is_photo = problem.path().extension().is_some_and(|extension| extension == "jpg");
-        assert!(!is_photo, "{}: fixture photo skipped: {problem}", problem.path().display());
-    }
-    fn note(&self, _message: &str) {}
 }
