@@ -30,6 +30,12 @@ demo: setup build
 test: setup
     cargo test --release --workspace
 
+# Check formatting (rustfmt.toml) and lints; needs the rustfmt and clippy
+# components of the toolchain.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --release --workspace --all-targets -- -D warnings
+
 # Time the embedders; see docs/benchmarks.md.
 bench: setup build
     bench/run.sh

@@ -58,10 +58,7 @@ pub enum FileProblem {
     #[error(transparent)]
     Decode(#[from] DecodeError),
     #[error("{message}")]
-    Walk {
-        path: PathBuf,
-        message: String,
-    },
+    Walk { path: PathBuf, message: String },
     #[error("{source}")]
     Vector {
         path: PathBuf,
@@ -137,10 +134,10 @@ struct Known {
 /// Builds or updates the index described by `options`.
 pub fn build_index(options: &BuildOptions, observer: &dyn BuildObserver) -> Result<BuildSummary, BuildError> {
     let started = Instant::now();
-    let root = options.catalogue.canonicalize().map_err(|source| BuildError::Catalogue {
-        path: options.catalogue.clone(),
-        source: Some(source),
-    })?;
+    let root = options
+        .catalogue
+        .canonicalize()
+        .map_err(|source| BuildError::Catalogue { path: options.catalogue.clone(), source: Some(source) })?;
     if !root.is_dir() {
         return Err(BuildError::Catalogue { path: options.catalogue.clone(), source: None });
     }
@@ -174,10 +171,8 @@ pub fn build_index(options: &BuildOptions, observer: &dyn BuildObserver) -> Resu
         observer.note(&format!("resuming an interrupted build: {resumed} images already embedded"));
     }
 
-    let walk_options = WalkOptions {
-        follow_links: options.follow_links,
-        exclude: vec![options.index.clone(), journal_path.clone()],
-    };
+    let walk_options =
+        WalkOptions { follow_links: options.follow_links, exclude: vec![options.index.clone(), journal_path.clone()] };
     let (files, walk_errors) = walk(&root, &walk_options);
     let mut skipped = walk_errors.len();
     for error in walk_errors {
@@ -190,9 +185,8 @@ pub fn build_index(options: &BuildOptions, observer: &dyn BuildObserver) -> Resu
     let mut to_embed: Vec<(usize, &CatalogueFile)> = Vec::new();
     let mut reused = 0;
     for file in &files {
-        let unchanged = known
-            .get(&file.relative)
-            .filter(|k| k.record.size == file.size && k.record.mtime_ns == file.mtime_ns);
+        let unchanged =
+            known.get(&file.relative).filter(|k| k.record.size == file.size && k.record.mtime_ns == file.mtime_ns);
         match unchanged {
             Some(k) => {
                 reused += 1;
@@ -200,7 +194,8 @@ pub fn build_index(options: &BuildOptions, observer: &dyn BuildObserver) -> Resu
             }
             None => {
                 to_embed.push((entries.len(), file));
-                let record = Record { path: file.relative.clone(), size: file.size, mtime_ns: file.mtime_ns, sha256: [0; 32] };
+                let record =
+                    Record { path: file.relative.clone(), size: file.size, mtime_ns: file.mtime_ns, sha256: [0; 32] };
                 entries.push((record, None));
             }
         }
@@ -282,15 +277,7 @@ pub fn build_index(options: &BuildOptions, observer: &dyn BuildObserver) -> Resu
     write_index(&options.index, &spec, &records, &vectors)?;
     journal.remove()?;
 
-    Ok(BuildSummary {
-        indexed: records.len(),
-        embedded,
-        reused,
-        removed,
-        skipped,
-        resumed,
-        elapsed: started.elapsed(),
-    })
+    Ok(BuildSummary { indexed: records.len(), embedded, reused, removed, skipped, resumed, elapsed: started.elapsed() })
 }
 
 /// Reads the vectors of the index being replaced, keyed by relative path.

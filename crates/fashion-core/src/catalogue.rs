@@ -113,9 +113,8 @@ pub fn walk(root: &Path, options: &WalkOptions) -> (Vec<CatalogueFile>, Vec<Walk
 /// images, such as `labels.csv` and `README.md`. Every other file is
 /// decoded, whatever its extension, because the format is read from the
 /// content.
-const DOCUMENT_EXTENSIONS: &[&str] = &[
-    "csv", "tsv", "md", "txt", "json", "jsonl", "html", "htm", "yaml", "yml", "toml", "py", "sh",
-];
+const DOCUMENT_EXTENSIONS: &[&str] =
+    &["csv", "tsv", "md", "txt", "json", "jsonl", "html", "htm", "yaml", "yml", "toml", "py", "sh"];
 
 fn is_document(path: &Path) -> bool {
     path.extension()

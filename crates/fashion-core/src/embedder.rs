@@ -134,7 +134,11 @@ impl Normalization {
 }
 
 /// Converts same-sized RGB images to a normalised `(N, 3, H, W)` f32 tensor.
-pub fn images_to_tensor(images: &[&RgbImage], normalization: Normalization, device: &Device) -> candle_core::Result<Tensor> {
+pub fn images_to_tensor(
+    images: &[&RgbImage],
+    normalization: Normalization,
+    device: &Device,
+) -> candle_core::Result<Tensor> {
     let (width, height) = images.first().map_or((0, 0), |img| img.dimensions());
     let plane = (width * height) as usize;
     let affine = normalization.affine();

@@ -103,10 +103,8 @@ pub fn evaluate(
                 .map(|n| label_of[n.index] == label)
                 .collect();
 
-            let precisions = ks
-                .iter()
-                .map(|&k| relevant.iter().take(k).filter(|&&r| r).count() as f64 / k as f64)
-                .collect();
+            let precisions =
+                ks.iter().map(|&k| relevant.iter().take(k).filter(|&&r| r).count() as f64 / k as f64).collect();
             Ok((precisions, average_precision(&relevant), duplicates))
         })
         .collect::<Result<_, _>>()?;

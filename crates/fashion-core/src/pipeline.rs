@@ -38,7 +38,12 @@ pub fn sha256(bytes: &[u8]) -> [u8; 32] {
 }
 
 /// Reads `path`, hashes its bytes, decodes it and resizes it to `size`.
-pub fn prepare_file(path: &Path, options: &DecodeOptions, size: u32, mode: ResizeMode) -> Result<PreparedImage, DecodeError> {
+pub fn prepare_file(
+    path: &Path,
+    options: &DecodeOptions,
+    size: u32,
+    mode: ResizeMode,
+) -> Result<PreparedImage, DecodeError> {
     let bytes = std::fs::read(path).map_err(|source| DecodeError::Io { path: path.to_owned(), source })?;
     prepare_bytes(&bytes, path, options, size, mode)
 }

@@ -92,10 +92,9 @@ impl Weights {
 
         let read_error = |source| EmbedError::WeightsRead { path: path.to_owned(), source };
         let raw: Vec<(String, Tensor)> = match format {
-            WeightsFormat::Safetensors => candle_core::safetensors::load(path, device)
-                .map_err(read_error)?
-                .into_iter()
-                .collect(),
+            WeightsFormat::Safetensors => {
+                candle_core::safetensors::load(path, device).map_err(read_error)?.into_iter().collect()
+            }
             WeightsFormat::PyTorchZip => candle_core::pickle::read_all(path).map_err(read_error)?,
             WeightsFormat::PyTorchLegacy => {
                 return Err(EmbedError::LegacyPickle { path: path.to_owned() });
@@ -104,10 +103,8 @@ impl Weights {
 
         let mut tensors = HashMap::with_capacity(raw.len());
         for (name, tensor) in raw {
-            let tensor = tensor
-                .to_dtype(candle_core::DType::F32)
-                .and_then(|t| t.to_device(device))
-                .map_err(read_error)?;
+            let tensor =
+                tensor.to_dtype(candle_core::DType::F32).and_then(|t| t.to_device(device)).map_err(read_error)?;
             tensors.insert(name, tensor);
         }
         Ok(Self { path: path.to_owned(), tensors })
@@ -124,10 +121,10 @@ impl Weights {
 
     /// Returns the tensor `name`, checking that it has `shape`.
     pub fn get(&self, name: &str, shape: &[usize]) -> Result<&Tensor, EmbedError> {
-        let tensor = self.tensors.get(name).ok_or_else(|| EmbedError::MissingTensor {
-            path: self.path.clone(),
-            name: name.to_owned(),
-        })?;
+        let tensor = self
+            .tensors
+            .get(name)
+            .ok_or_else(|| EmbedError::MissingTensor { path: self.path.clone(), name: name.to_owned() })?;
         if tensor.dims() != shape {
             return Err(EmbedError::TensorShape {
                 path: self.path.clone(),
@@ -141,10 +138,10 @@ impl Weights {
 
     /// Returns the shape of tensor `name`, for layers whose size the weights decide.
     pub fn dims(&self, name: &str) -> Result<&[usize], EmbedError> {
-        self.tensors.get(name).map(|t| t.dims()).ok_or_else(|| EmbedError::MissingTensor {
-            path: self.path.clone(),
-            name: name.to_owned(),
-        })
+        self.tensors
+            .get(name)
+            .map(|t| t.dims())
+            .ok_or_else(|| EmbedError::MissingTensor { path: self.path.clone(), name: name.to_owned() })
     }
 
     pub fn contains(&self, name: &str) -> bool {
@@ -170,11 +167,15 @@ impl Weights {
         let running_mean = self.vec1(&format!("{bn}.running_mean"), out_channels)?;
         let running_var = self.vec1(&format!("{bn}.running_var"), out_channels)?;
 
-        let bn = BatchNormParams { gamma: &gamma, beta: &beta, running_mean: &running_mean, running_var: &running_var, eps };
+        let bn =
+            BatchNormParams { gamma: &gamma, beta: &beta, running_mean: &running_mean, running_var: &running_var, eps };
         Ok(fold_batch_norm(&weight_values, None, out_channels, &bn))
     }
 
     /// Builds the dense convolution `{conv}` with BatchNorm `{bn}` folded in.
+    // The arguments are the layer's hyperparameters, spelled out at each call
+    // site as the reference model's definition lists them.
+    #[allow(clippy::too_many_arguments)]
     pub fn conv_bn(
         &self,
         conv: &str,
@@ -192,6 +193,7 @@ impl Weights {
 
     /// Builds the depthwise convolution `{conv}` over `channels` channels with
     /// BatchNorm `{bn}` folded in.
+    #[allow(clippy::too_many_arguments)]
     pub fn depthwise_bn(
         &self,
         conv: &str,

@@ -26,7 +26,8 @@ fn serve_once(response: Vec<u8>) -> String {
 }
 
 fn ok_response(body: &[u8], declared_length: usize) -> Vec<u8> {
-    let mut response = format!("HTTP/1.1 200 OK\r\nContent-Length: {declared_length}\r\nConnection: close\r\n\r\n").into_bytes();
+    let mut response =
+        format!("HTTP/1.1 200 OK\r\nContent-Length: {declared_length}\r\nConnection: close\r\n\r\n").into_bytes();
     response.extend_from_slice(body);
     response
 }

@@ -48,9 +48,8 @@ fn trained_weights(architecture: Architecture) -> PathBuf {
         Some(_) => None,
         None => Some(workspace.join("models/cache").join(architecture.weights_file_name())),
     };
-    resolve_weights(architecture, explicit.as_deref()).unwrap_or_else(|e| {
-        panic!("{e}\n(run `python3 models/fetch.py {architecture}` in the repository root first)")
-    })
+    resolve_weights(architecture, explicit.as_deref())
+        .unwrap_or_else(|e| panic!("{e}\n(run `python3 models/fetch.py {architecture}` in the repository root first)"))
 }
 
 /// Compares our embeddings with the reference for every photo of `model`.
@@ -111,12 +110,11 @@ fn lite2_matches_onnx_runtime() {
 /// loaded.
 #[test]
 fn lite_models_classify_known_photos() {
-    let accepted: [(&str, &[usize]); 3] = [
-        ("cat", &[281, 282, 283, 284, 285]),
-        ("coffee", &[504, 967, 968]),
-        ("rocket", &[657, 812]),
-    ];
-    for architecture in [Architecture::EfficientNetLite0, Architecture::EfficientNetLite1, Architecture::EfficientNetLite2] {
+    let accepted: [(&str, &[usize]); 3] =
+        [("cat", &[281, 282, 283, 284, 285]), ("coffee", &[504, 967, 968]), ("rocket", &[657, 812])];
+    for architecture in
+        [Architecture::EfficientNetLite0, Architecture::EfficientNetLite1, Architecture::EfficientNetLite2]
+    {
         let embedder = Embedder::load(architecture, &trained_weights(architecture), "squash").unwrap();
         let size = architecture.input_size();
         for (photo, classes) in accepted {
@@ -124,7 +122,10 @@ fn lite_models_classify_known_photos() {
             let image = image::open(&path).unwrap().to_rgb8();
             let logits = embedder.classify(&[&image]).unwrap().unwrap().remove(0);
             let top1 = logits.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
-            assert!(classes.contains(&top1), "{architecture} classified {photo} as {top1}, expected one of {classes:?}");
+            assert!(
+                classes.contains(&top1),
+                "{architecture} classified {photo} as {top1}, expected one of {classes:?}"
+            );
         }
     }
 }
@@ -217,12 +218,7 @@ fn resnet50_matches_onnx_runtime() {
     let reference = reference();
     let weights = Weights::from_tensors(PathBuf::from("<random resnet50>"), random_resnet50());
     let backbone = ResNet50::load(&weights).unwrap();
-    let embedder = Embedder::from_backbone(
-        Architecture::ResNet50,
-        Box::new(backbone),
-        "random".into(),
-        "squash",
-        Device::Cpu,
-    );
+    let embedder =
+        Embedder::from_backbone(Architecture::ResNet50, Box::new(backbone), "random".into(), "squash", Device::Cpu);
     assert_parity(&embedder, &reference["models"]["resnet50-random"]);
 }

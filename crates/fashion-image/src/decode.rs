@@ -61,10 +61,7 @@ pub struct DecodeOptions {
 
 impl Default for DecodeOptions {
     fn default() -> Self {
-        Self {
-            max_pixels: DEFAULT_MAX_PIXELS,
-            max_file_bytes: Some(DEFAULT_MAX_FILE_BYTES),
-        }
+        Self { max_pixels: DEFAULT_MAX_PIXELS, max_file_bytes: Some(DEFAULT_MAX_FILE_BYTES) }
     }
 }
 
@@ -74,9 +71,7 @@ impl DecodeOptions {
     /// It covers the output buffer of an image at the pixel limit in the widest
     /// pixel layout (16 bytes per pixel), plus 64 MiB for decoder state.
     pub fn max_alloc_bytes(&self) -> u64 {
-        self.max_pixels
-            .saturating_mul(MAX_BYTES_PER_PIXEL)
-            .saturating_add(DECODER_HEADROOM_BYTES)
+        self.max_pixels.saturating_mul(MAX_BYTES_PER_PIXEL).saturating_add(DECODER_HEADROOM_BYTES)
     }
 
     fn image_limits(&self) -> Limits {
@@ -95,10 +90,7 @@ impl DecodeOptions {
 /// A panic inside a decoder is caught and returned as [`DecodeError::Panic`],
 /// unless the binary is built with `panic = "abort"`. The process's panic hook
 /// still runs first, so by default the panic message also appears on stderr.
-pub fn decode_file(
-    path: impl AsRef<Path>,
-    options: &DecodeOptions,
-) -> Result<RgbImage, DecodeError> {
+pub fn decode_file(path: impl AsRef<Path>, options: &DecodeOptions) -> Result<RgbImage, DecodeError> {
     let path = path.as_ref();
     let bytes = read_file(path, options)?;
     decode_bytes(&bytes, path, options)
@@ -107,11 +99,7 @@ pub fn decode_file(
 /// Decodes an image held in memory to upright RGB8, like [`decode_file`].
 ///
 /// `path` only names the source in errors and log messages.
-pub fn decode_bytes(
-    bytes: &[u8],
-    path: impl AsRef<Path>,
-    options: &DecodeOptions,
-) -> Result<RgbImage, DecodeError> {
+pub fn decode_bytes(bytes: &[u8], path: impl AsRef<Path>, options: &DecodeOptions) -> Result<RgbImage, DecodeError> {
     let path = path.as_ref();
 
     // The closure only reads `bytes` and builds new values, so no state that a
@@ -121,29 +109,19 @@ pub fn decode_bytes(
     outcome.unwrap_or_else(|payload| {
         let message = panic_message(payload.as_ref());
         debug!("{}: caught decoder panic: {message}", path.display());
-        Err(DecodeError::Panic {
-            path: path.to_owned(),
-            message,
-        })
+        Err(DecodeError::Panic { path: path.to_owned(), message })
     })
 }
 
 /// Reads the whole file, stopping once it exceeds `max_file_bytes`.
 fn read_file(path: &Path, options: &DecodeOptions) -> Result<Vec<u8>, DecodeError> {
-    let io_error = |source| DecodeError::Io {
-        path: path.to_owned(),
-        source,
-    };
+    let io_error = |source| DecodeError::Io { path: path.to_owned(), source };
     let file = File::open(path).map_err(io_error)?;
     let declared_len = file.metadata().map_err(io_error)?.len();
 
     if let Some(max_file_bytes) = options.max_file_bytes {
         if declared_len > max_file_bytes {
-            return Err(DecodeError::FileTooLarge {
-                path: path.to_owned(),
-                bytes: declared_len,
-                max_file_bytes,
-            });
+            return Err(DecodeError::FileTooLarge { path: path.to_owned(), bytes: declared_len, max_file_bytes });
         }
     }
 
@@ -152,59 +130,38 @@ fn read_file(path: &Path, options: &DecodeOptions) -> Result<Vec<u8>, DecodeErro
     let read_limit = options.max_file_bytes.map_or(u64::MAX, |max| max + 1);
     let capacity = usize::try_from(declared_len).unwrap_or(0);
     let mut bytes = Vec::with_capacity(capacity);
-    file.take(read_limit)
-        .read_to_end(&mut bytes)
-        .map_err(io_error)?;
+    file.take(read_limit).read_to_end(&mut bytes).map_err(io_error)?;
 
     // decode_bytes rejects a read that went past the limit.
     Ok(bytes)
 }
 
-fn decode_unguarded(
-    bytes: &[u8],
-    path: &Path,
-    options: &DecodeOptions,
-) -> Result<RgbImage, DecodeError> {
+fn decode_unguarded(bytes: &[u8], path: &Path, options: &DecodeOptions) -> Result<RgbImage, DecodeError> {
     if bytes.is_empty() {
-        return Err(DecodeError::Empty {
-            path: path.to_owned(),
-        });
+        return Err(DecodeError::Empty { path: path.to_owned() });
     }
     if let Some(max_file_bytes) = options.max_file_bytes {
         if bytes.len() as u64 > max_file_bytes {
-            return Err(DecodeError::FileTooLarge {
-                path: path.to_owned(),
-                bytes: bytes.len() as u64,
-                max_file_bytes,
-            });
+            return Err(DecodeError::FileTooLarge { path: path.to_owned(), bytes: bytes.len() as u64, max_file_bytes });
         }
     }
 
-    let mut reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .expect("seeking in an in-memory cursor cannot fail");
+    let mut reader =
+        ImageReader::new(Cursor::new(bytes)).with_guessed_format().expect("seeking in an in-memory cursor cannot fail");
     let format = reader.format();
     debug!("{}: detected format {format:?}", path.display());
     reader.limits(options.image_limits());
 
     // Creating the decoder reads only the header.
-    let mut decoder = reader
-        .into_decoder()
-        .map_err(|error| classify(error, bytes, path, options))?;
+    let mut decoder = reader.into_decoder().map_err(|error| classify(error, bytes, path, options))?;
 
     let (width, height) = decoder.dimensions();
     check_dimensions(width, height, path, options)?;
 
     if format == Some(ImageFormat::Jpeg) && !reaches_end_of_image(bytes) {
         debug!("{}: JPEG stream ends before its EOI marker", path.display());
-        let error = DecodingError::new(
-            ImageFormat::Jpeg.into(),
-            "JPEG data ends before the end-of-image marker",
-        );
-        return Err(DecodeError::Corrupt {
-            path: path.to_owned(),
-            source: ImageError::Decoding(error),
-        });
+        let error = DecodingError::new(ImageFormat::Jpeg.into(), "JPEG data ends before the end-of-image marker");
+        return Err(DecodeError::Corrupt { path: path.to_owned(), source: ImageError::Decoding(error) });
     }
 
     // Like ImageReader::decode: the output buffer counts against the
@@ -217,50 +174,25 @@ fn decode_unguarded(
 
     let orientation = read_orientation(&mut decoder, path);
 
-    let image = DynamicImage::from_decoder(decoder)
-        .map_err(|error| classify(error, bytes, path, options))?;
-    debug!(
-        "{}: decoded {width}x{height} {:?}",
-        path.display(),
-        image.color()
-    );
+    let image = DynamicImage::from_decoder(decoder).map_err(|error| classify(error, bytes, path, options))?;
+    debug!("{}: decoded {width}x{height} {:?}", path.display(), image.color());
 
     let rgb = into_rgb8_over_white(image);
     Ok(apply_orientation(rgb, orientation))
 }
 
-fn check_dimensions(
-    width: u32,
-    height: u32,
-    path: &Path,
-    options: &DecodeOptions,
-) -> Result<(), DecodeError> {
+fn check_dimensions(width: u32, height: u32, path: &Path, options: &DecodeOptions) -> Result<(), DecodeError> {
     let pixels = u64::from(width) * u64::from(height);
 
     if pixels > options.max_pixels {
-        debug!(
-            "{}: rejecting {width}x{height} before decoding, over {} pixels",
-            path.display(),
-            options.max_pixels
-        );
-        return Err(DecodeError::TooLarge {
-            path: path.to_owned(),
-            width,
-            height,
-            max_pixels: options.max_pixels,
-        });
+        debug!("{}: rejecting {width}x{height} before decoding, over {} pixels", path.display(), options.max_pixels);
+        return Err(DecodeError::TooLarge { path: path.to_owned(), width, height, max_pixels: options.max_pixels });
     }
 
     if pixels == 0 {
-        let error = DecodingError::new(
-            ImageFormatHint::Unknown,
-            format!("header declares {width}x{height} pixels"),
-        );
+        let error = DecodingError::new(ImageFormatHint::Unknown, format!("header declares {width}x{height} pixels"));
         debug!("{}: header declares {width}x{height}", path.display());
-        return Err(DecodeError::Corrupt {
-            path: path.to_owned(),
-            source: ImageError::Decoding(error),
-        });
+        return Err(DecodeError::Corrupt { path: path.to_owned(), source: ImageError::Decoding(error) });
     }
 
     Ok(())
@@ -271,10 +203,7 @@ fn read_orientation(decoder: &mut impl ImageDecoder, path: &Path) -> Orientation
     match decoder.orientation() {
         Ok(orientation) => orientation,
         Err(error) => {
-            debug!(
-                "{}: ignoring unreadable EXIF orientation: {error}",
-                path.display()
-            );
+            debug!("{}: ignoring unreadable EXIF orientation: {error}", path.display());
             Orientation::NoTransforms
         }
     }
@@ -312,26 +241,16 @@ fn classify(error: ImageError, bytes: &[u8], path: &Path, options: &DecodeOption
                 _ => identify_unsupported(bytes),
             };
             debug!("{}: unsupported ({format:?}): {error}", path.display());
-            DecodeError::Unsupported {
-                path,
-                format,
-                source: Some(error),
-            }
+            DecodeError::Unsupported { path, format, source: Some(error) }
         }
 
-        ImageError::Limits(_) => DecodeError::MemoryLimit {
-            path,
-            max_alloc_bytes: options.max_alloc_bytes(),
-            source: error,
-        },
+        ImageError::Limits(_) => {
+            DecodeError::MemoryLimit { path, max_alloc_bytes: options.max_alloc_bytes(), source: error }
+        }
 
-        ImageError::Decoding(_)
-        | ImageError::IoError(_)
-        | ImageError::Parameter(_)
-        | ImageError::Encoding(_) => DecodeError::Corrupt {
-            path,
-            source: error,
-        },
+        ImageError::Decoding(_) | ImageError::IoError(_) | ImageError::Parameter(_) | ImageError::Encoding(_) => {
+            DecodeError::Corrupt { path, source: error }
+        }
     }
 }
 

@@ -43,12 +43,7 @@ pub enum DecodeError {
         "cannot decode: image is {width}x{height} pixels, over the limit of {max_pixels} pixels; \
          raise it with --max-pixels"
     )]
-    TooLarge {
-        path: PathBuf,
-        width: u32,
-        height: u32,
-        max_pixels: u64,
-    },
+    TooLarge { path: PathBuf, width: u32, height: u32, max_pixels: u64 },
 
     /// The file is longer than [`DecodeOptions::max_file_bytes`](crate::DecodeOptions::max_file_bytes).
     #[error("cannot decode: file is {bytes} bytes, over the limit of {max_file_bytes} bytes")]
@@ -104,9 +99,7 @@ impl DecodeError {
             Self::Empty { .. } => DecodeErrorKind::Empty,
             Self::Corrupt { .. } => DecodeErrorKind::Corrupt,
             Self::Unsupported { .. } => DecodeErrorKind::Unsupported,
-            Self::TooLarge { .. } | Self::FileTooLarge { .. } | Self::MemoryLimit { .. } => {
-                DecodeErrorKind::TooLarge
-            }
+            Self::TooLarge { .. } | Self::FileTooLarge { .. } | Self::MemoryLimit { .. } => DecodeErrorKind::TooLarge,
             Self::Io { .. } => DecodeErrorKind::Io,
             Self::Panic { .. } => DecodeErrorKind::Panic,
         }
@@ -168,11 +161,7 @@ impl fmt::Display for UnsupportedFormat {
             Self::Psd => "Photoshop PSD files are not supported; export them as JPEG or PNG",
             Self::Text => "file is text, not an image",
             Self::Variant(format) => {
-                return write!(
-                    formatter,
-                    "unsupported variant of the {} format",
-                    format_name(*format)
-                );
+                return write!(formatter, "unsupported variant of the {} format", format_name(*format));
             }
             Self::Unknown => "unknown format: the first bytes match no supported image signature",
         };

@@ -52,9 +52,7 @@ mod pixels;
 mod resize;
 mod sniff;
 
-pub use decode::{
-    decode_bytes, decode_file, DecodeOptions, DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_PIXELS,
-};
+pub use decode::{decode_bytes, decode_file, DecodeOptions, DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_PIXELS};
 pub use error::{DecodeError, DecodeErrorKind, UnsupportedFormat};
 pub use resize::{into_square, resize_square, ResizeMode};
 

@@ -60,10 +60,7 @@ pub fn into_square(image: RgbImage, size: u32, mode: ResizeMode) -> RgbImage {
 fn resample_square(image: &RgbImage, size: u32, mode: ResizeMode) -> RgbImage {
     let (width, height) = image.dimensions();
     assert!(size > 0, "the target size must be at least 1 pixel");
-    assert!(
-        width > 0 && height > 0,
-        "cannot resize an image with no pixels ({width}x{height})"
-    );
+    assert!(width > 0 && height > 0, "cannot resize an image with no pixels ({width}x{height})");
 
     let source = ImageRef::new(width, height, image.as_raw(), PixelType::U8x3)
         .expect("an RgbImage buffer contains width * height * 3 bytes");
@@ -79,9 +76,7 @@ fn resample_square(image: &RgbImage, size: u32, mode: ResizeMode) -> RgbImage {
     match mode {
         ResizeMode::Squash => {
             debug!("squashing {width}x{height} to {size}x{size}");
-            resizer
-                .resize(&source, &mut target, &options)
-                .expect("source and target are both U8x3");
+            resizer.resize(&source, &mut target, &options).expect("source and target are both U8x3");
         }
 
         ResizeMode::PadWhite => {
@@ -96,15 +91,12 @@ fn resample_square(image: &RgbImage, size: u32, mode: ResizeMode) -> RgbImage {
             // Resample straight into the centred window of the white square.
             let mut window = CroppedImageMut::new(&mut target, left, top, fit_width, fit_height)
                 .expect("the window lies inside the square");
-            resizer
-                .resize(&source, &mut window, &options)
-                .expect("source and target are both U8x3");
+            resizer.resize(&source, &mut window, &options).expect("source and target are both U8x3");
         }
     }
 
     drop(target);
-    RgbImage::from_raw(size, size, output)
-        .expect("the output buffer contains size * size * 3 bytes")
+    RgbImage::from_raw(size, size, output).expect("the output buffer contains size * size * 3 bytes")
 }
 
 /// Returns the size that scales the longer side to `size` and keeps the

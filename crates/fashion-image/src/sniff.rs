@@ -12,9 +12,7 @@ use crate::error::UnsupportedFormat;
 const TEXT_PROBE_BYTES: usize = 1024;
 
 /// Brands of HEIF images (ISO/IEC 23008-12), HEVC-coded or generic.
-const HEIF_BRANDS: [&[u8; 4]; 8] = [
-    b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1",
-];
+const HEIF_BRANDS: [&[u8; 4]; 8] = [b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"];
 const AVIF_BRANDS: [&[u8; 4]; 2] = [b"avif", b"avis"];
 
 const JPEG_XL_CODESTREAM: &[u8] = &[0xFF, 0x0A];
@@ -56,15 +54,9 @@ fn identify_iso_media(bytes: &[u8]) -> Option<UnsupportedFormat> {
     let box_end = declared_size.clamp(12, bytes.len());
     let major = &bytes[8..12];
     let compatible = bytes.get(16..box_end).unwrap_or_default();
-    let brands: Vec<&[u8]> = std::iter::once(major)
-        .chain(compatible.chunks_exact(4))
-        .collect();
+    let brands: Vec<&[u8]> = std::iter::once(major).chain(compatible.chunks_exact(4)).collect();
 
-    let has_brand = |wanted: &[&[u8; 4]]| {
-        brands
-            .iter()
-            .any(|brand| wanted.iter().any(|w| &w[..] == *brand))
-    };
+    let has_brand = |wanted: &[&[u8; 4]]| brands.iter().any(|brand| wanted.iter().any(|w| &w[..] == *brand));
     // AVIF files also list the generic HEIF brand `mif1`, so check AVIF first.
     let format = if has_brand(&AVIF_BRANDS) {
         UnsupportedFormat::Avif
@@ -84,22 +76,17 @@ fn identify_text(bytes: &[u8]) -> Option<UnsupportedFormat> {
     // The probe may cut a multi-byte character, which is still text.
     let text = match std::str::from_utf8(head) {
         Ok(text) => text,
-        Err(error) if error.error_len().is_none() => {
-            std::str::from_utf8(&head[..error.valid_up_to()]).ok()?
-        }
+        Err(error) if error.error_len().is_none() => std::str::from_utf8(&head[..error.valid_up_to()]).ok()?,
         Err(_) => return None,
     };
-    let is_text = text
-        .chars()
-        .all(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r' | '\x0c'));
+    let is_text = text.chars().all(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r' | '\x0c'));
     if !is_text || text.is_empty() {
         return None;
     }
 
     let start = text.trim_start();
-    let looks_like_svg = start.starts_with("<?xml")
-        || start.starts_with("<svg")
-        || text.to_ascii_lowercase().contains("<svg");
+    let looks_like_svg =
+        start.starts_with("<?xml") || start.starts_with("<svg") || text.to_ascii_lowercase().contains("<svg");
     if looks_like_svg {
         Some(UnsupportedFormat::Svg)
     } else {
@@ -123,18 +110,9 @@ mod tests {
             bytes
         };
 
-        assert_eq!(
-            identify_unsupported(&ftyp(b"heic", b"mif1heic")),
-            UnsupportedFormat::Heif
-        );
-        assert_eq!(
-            identify_unsupported(&ftyp(b"mif1", b"mif1avif")),
-            UnsupportedFormat::Avif
-        );
-        assert_eq!(
-            identify_unsupported(&ftyp(b"isom", b"isomiso2mp41")),
-            UnsupportedFormat::IsoMedia
-        );
+        assert_eq!(identify_unsupported(&ftyp(b"heic", b"mif1heic")), UnsupportedFormat::Heif);
+        assert_eq!(identify_unsupported(&ftyp(b"mif1", b"mif1avif")), UnsupportedFormat::Avif);
+        assert_eq!(identify_unsupported(&ftyp(b"isom", b"isomiso2mp41")), UnsupportedFormat::IsoMedia);
     }
 
     #[test]
@@ -147,9 +125,6 @@ mod tests {
 
     #[test]
     fn binary_data_is_unknown() {
-        assert_eq!(
-            identify_unsupported(&[0, 1, 2, 3, 200, 201]),
-            UnsupportedFormat::Unknown
-        );
+        assert_eq!(identify_unsupported(&[0, 1, 2, 3, 200, 201]), UnsupportedFormat::Unknown);
     }
 }

@@ -22,11 +22,7 @@ fn images_folder(variable: &str) -> PathBuf {
         panic!("set {variable} to the catalogue folder that contains images/ to run this test");
     };
     let folder = PathBuf::from(root).join("images");
-    assert!(
-        folder.is_dir(),
-        "{variable}: {} is not a folder",
-        folder.display()
-    );
+    assert!(folder.is_dir(), "{variable}: {} is not a folder", folder.display());
     folder
 }
 
@@ -38,18 +34,11 @@ struct Summary {
 
 /// Decodes and squashes every file in `folder`, printing throughput.
 fn decode_all(folder: &PathBuf) -> Summary {
-    let mut paths: Vec<PathBuf> = std::fs::read_dir(folder)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .collect();
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(folder).unwrap().map(|entry| entry.unwrap().path()).collect();
     paths.sort();
 
     let options = DecodeOptions::default();
-    let mut summary = Summary {
-        decoded: 0,
-        failures: Vec::new(),
-        sizes: BTreeMap::new(),
-    };
+    let mut summary = Summary { decoded: 0, failures: Vec::new(), sizes: BTreeMap::new() };
     let start = Instant::now();
 
     for path in &paths {
@@ -60,11 +49,7 @@ fn decode_all(folder: &PathBuf) -> Summary {
                 assert_eq!(square.dimensions(), (224, 224));
                 summary.decoded += 1;
             }
-            Err(error) => {
-                summary
-                    .failures
-                    .push(format!("{}: {error} ({:?})", path.display(), error.kind()))
-            }
+            Err(error) => summary.failures.push(format!("{}: {error} ({:?})", path.display(), error.kind())),
         }
     }
 
@@ -88,11 +73,7 @@ fn decode_all(folder: &PathBuf) -> Summary {
 fn catalogue_224_decodes() {
     let summary = decode_all(&images_folder("FASHION_CATALOGUE"));
 
-    assert!(
-        summary.failures.is_empty(),
-        "failures:\n{}",
-        summary.failures.join("\n")
-    );
+    assert!(summary.failures.is_empty(), "failures:\n{}", summary.failures.join("\n"));
     assert_eq!(summary.sizes.keys().collect::<Vec<_>>(), [&(224, 224)]);
 }
 
@@ -101,17 +82,9 @@ fn catalogue_224_decodes() {
 fn catalogue_small_decodes() {
     let summary = decode_all(&images_folder("FASHION_CATALOGUE_SMALL"));
 
-    assert!(
-        summary.failures.is_empty(),
-        "failures:\n{}",
-        summary.failures.join("\n")
-    );
+    assert!(summary.failures.is_empty(), "failures:\n{}", summary.failures.join("\n"));
     let typical = summary.sizes.get(&(60, 80)).copied().unwrap_or(0);
-    assert!(
-        typical * 10 >= summary.decoded * 9,
-        "only {typical} of {} images are 60x80",
-        summary.decoded
-    );
+    assert!(typical * 10 >= summary.decoded * 9, "only {typical} of {} images are 60x80", summary.decoded);
 }
 
 #[test]
@@ -121,19 +94,13 @@ fn catalogue_jpeg_decode_close_to_pillow() {
     // this photo. The IDCT and chroma upsampling of the two decoders differ
     // slightly, so this bounds the difference instead of requiring equality.
     let jpeg = images_folder("FASHION_CATALOGUE").join("17714.jpg");
-    let reference = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures/images/resize_input_224.png");
+    let reference = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/images/resize_input_224.png");
 
     let ours = decode_file(&jpeg, &DecodeOptions::default()).unwrap();
     let pillow = decode_file(&reference, &DecodeOptions::default()).unwrap();
 
     assert_eq!(ours.dimensions(), pillow.dimensions());
-    let deltas: Vec<u8> = ours
-        .as_raw()
-        .iter()
-        .zip(pillow.as_raw())
-        .map(|(&a, &b)| a.abs_diff(b))
-        .collect();
+    let deltas: Vec<u8> = ours.as_raw().iter().zip(pillow.as_raw()).map(|(&a, &b)| a.abs_diff(b)).collect();
     let max = deltas.iter().copied().max().unwrap_or(0);
     let mean = deltas.iter().map(|&d| f64::from(d)).sum::<f64>() / deltas.len() as f64;
     println!("17714.jpg: this crate vs Pillow decode: max {max}, mean {mean:.4}");

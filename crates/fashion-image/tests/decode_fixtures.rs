@@ -6,65 +6,31 @@ use std::fs;
 use std::time::{Duration, Instant};
 
 use common::*;
-use fashion_image::{
-    decode_bytes, decode_file, DecodeError, DecodeErrorKind, DecodeOptions, UnsupportedFormat,
-};
+use fashion_image::{decode_bytes, decode_file, DecodeError, DecodeErrorKind, DecodeOptions, UnsupportedFormat};
 
 /// Decodable fixtures: file name, expected quadrant centres, tolerance.
 const DECODED: &[(&str, [[u8; 3]; 4], u8)] = &[
     ("jpeg_baseline.jpg", BASE_COLOURS, LOSSY_TOLERANCE),
     ("jpeg_progressive.jpg", BASE_COLOURS, LOSSY_TOLERANCE),
     ("jpeg_subsampled_420.jpg", BASE_COLOURS, LOSSY_TOLERANCE),
-    (
-        "jpeg_grey.jpg",
-        [[0, 0, 0], [85, 85, 85], [170, 170, 170], [255, 255, 255]],
-        LOSSY_TOLERANCE,
-    ),
+    ("jpeg_grey.jpg", [[0, 0, 0], [85, 85, 85], [170, 170, 170], [255, 255, 255]], LOSSY_TOLERANCE),
     ("jpeg_cmyk.jpg", BASE_COLOURS, LOSSY_TOLERANCE),
     ("jpeg_ycck.jpg", BASE_COLOURS, LOSSY_TOLERANCE),
     ("exif_bad_offset.jpg", BASE_COLOURS, LOSSY_TOLERANCE),
     ("exif_truncated_ifd.jpg", BASE_COLOURS, LOSSY_TOLERANCE),
-    (
-        "exif_invalid_orientation.jpg",
-        BASE_COLOURS,
-        LOSSY_TOLERANCE,
-    ),
+    ("exif_invalid_orientation.jpg", BASE_COLOURS, LOSSY_TOLERANCE),
     ("jpeg_no_extension", BASE_COLOURS, LOSSY_TOLERANCE),
     ("jpeg_uppercase.JPEG", BASE_COLOURS, LOSSY_TOLERANCE),
     ("png_rgb8.png", BASE_COLOURS, 0),
-    (
-        "png_grey8.png",
-        [[0, 0, 0], [85, 85, 85], [170, 170, 170], [255, 255, 255]],
-        0,
-    ),
+    ("png_grey8.png", [[0, 0, 0], [85, 85, 85], [170, 170, 170], [255, 255, 255]], 0),
     // Grey 100 at alpha 128 over white: (100 * 128 + 255 * 127) / 255 = 177.
-    (
-        "png_grey_alpha8.png",
-        [[0, 0, 0], WHITE, [177, 177, 177], [255, 255, 255]],
-        0,
-    ),
+    ("png_grey_alpha8.png", [[0, 0, 0], WHITE, [177, 177, 177], [255, 255, 255]], 0),
     ("png_palette.png", [RED, WHITE, BLUE, YELLOW], 0),
-    (
-        "png_rgba8.png",
-        [RED, WHITE, [127, 127, 255], [191, 191, 191]],
-        0,
-    ),
+    ("png_rgba8.png", [RED, WHITE, [127, 127, 255], [191, 191, 191]], 0),
     // 16-bit samples 0, 255, 4000, 65535 round to 0, 1, 16, 255 (`>> 8` gives 0, 0, 15, 255).
-    (
-        "png_grey16.png",
-        [[0, 0, 0], [1, 1, 1], [16, 16, 16], [255, 255, 255]],
-        0,
-    ),
-    (
-        "png_rgb16.png",
-        [[255, 0, 1], [0, 255, 128], [16, 78, 255], [255, 255, 0]],
-        0,
-    ),
-    (
-        "png_rgba16.png",
-        [RED, WHITE, [127, 127, 255], [191, 191, 191]],
-        0,
-    ),
+    ("png_grey16.png", [[0, 0, 0], [1, 1, 1], [16, 16, 16], [255, 255, 255]], 0),
+    ("png_rgb16.png", [[255, 0, 1], [0, 255, 128], [16, 78, 255], [255, 255, 0]], 0),
+    ("png_rgba16.png", [RED, WHITE, [127, 127, 255], [191, 191, 191]], 0),
     ("png_named.jpg", BASE_COLOURS, 0),
     ("webp_lossless.webp", BASE_COLOURS, 0),
     ("webp_lossy.webp", BASE_COLOURS, LOSSY_TOLERANCE),
@@ -80,10 +46,7 @@ fn decode_fixture(name: &str) -> Result<fashion_image::RgbImage, DecodeError> {
 
 fn expect_error(name: &str) -> DecodeError {
     match decode_fixture(name) {
-        Ok(image) => panic!(
-            "{name}: decoded to {:?}, expected an error",
-            image.dimensions()
-        ),
+        Ok(image) => panic!("{name}: decoded to {:?}, expected an error", image.dimensions()),
         Err(error) => error,
     }
 }
@@ -112,20 +75,14 @@ fn rotated_exif_fixtures_are_stored_portrait() {
     for orientation in 5..=8 {
         let bytes = fs::read(fixture(&format!("exif_orientation_{orientation}.jpg"))).unwrap();
         let stored = image::load_from_memory(&bytes).unwrap();
-        assert_eq!(
-            (stored.width(), stored.height()),
-            (32, 48),
-            "orientation {orientation}"
-        );
+        assert_eq!((stored.width(), stored.height()), (32, 48), "orientation {orientation}");
     }
 }
 
 #[test]
 fn decode_is_deterministic() {
-    let names = DECODED
-        .iter()
-        .map(|(name, _, _)| name.to_string())
-        .chain((1..=8).map(|n| format!("exif_orientation_{n}.jpg")));
+    let names =
+        DECODED.iter().map(|(name, _, _)| name.to_string()).chain((1..=8).map(|n| format!("exif_orientation_{n}.jpg")));
 
     for name in names {
         let first = decode_fixture(&name).unwrap();
@@ -150,10 +107,7 @@ fn truncated_jpeg_is_corrupt() {
     let error = expect_error("jpeg_truncated.jpg");
 
     assert_eq!(error.kind(), DecodeErrorKind::Corrupt, "{error:?}");
-    assert!(
-        std::error::Error::source(&error).is_some(),
-        "keeps the decoder error"
-    );
+    assert!(std::error::Error::source(&error).is_some(), "keeps the decoder error");
 }
 
 #[test]
@@ -191,12 +145,7 @@ fn bomb_is_rejected_from_header_quickly() {
     let elapsed = start.elapsed();
 
     match error {
-        DecodeError::TooLarge {
-            width,
-            height,
-            max_pixels,
-            ..
-        } => {
+        DecodeError::TooLarge { width, height, max_pixels, .. } => {
             assert_eq!((width, height), (20_000, 20_000));
             assert_eq!(max_pixels, fashion_image::DEFAULT_MAX_PIXELS);
         }
@@ -212,31 +161,18 @@ fn bomb_is_rejected_from_header_quickly() {
 fn bomb_within_raised_limit_fails_as_corrupt() {
     // With the pixel limit raised, the decoder starts and finds the single row
     // of data: the file fails as corrupt, without allocating 1.2 GB up front.
-    let options = DecodeOptions {
-        max_pixels: 400_000_000,
-        ..DecodeOptions::default()
-    };
+    let options = DecodeOptions { max_pixels: 400_000_000, ..DecodeOptions::default() };
     let start = Instant::now();
     let error = decode_file(fixture("png_bomb_20000x20000.png"), &options).unwrap_err();
 
     assert_eq!(error.kind(), DecodeErrorKind::Corrupt, "{error:?}");
-    assert!(
-        start.elapsed() < Duration::from_secs(10),
-        "took {:?}",
-        start.elapsed()
-    );
+    assert!(start.elapsed() < Duration::from_secs(10), "took {:?}", start.elapsed());
 }
 
 #[test]
 fn pixel_limit_is_inclusive() {
-    let at_limit = DecodeOptions {
-        max_pixels: 48 * 32,
-        ..DecodeOptions::default()
-    };
-    let below = DecodeOptions {
-        max_pixels: 48 * 32 - 1,
-        ..DecodeOptions::default()
-    };
+    let at_limit = DecodeOptions { max_pixels: 48 * 32, ..DecodeOptions::default() };
+    let below = DecodeOptions { max_pixels: 48 * 32 - 1, ..DecodeOptions::default() };
 
     assert!(decode_file(fixture("png_rgb8.png"), &at_limit).is_ok());
     let error = decode_file(fixture("png_rgb8.png"), &below).unwrap_err();
@@ -250,18 +186,13 @@ fn pixel_limit_is_inclusive() {
 fn file_size_limit_applies_before_reading() {
     let path = fixture("jpeg_baseline.jpg");
     let size = fs::metadata(&path).unwrap().len();
-    let options = DecodeOptions {
-        max_file_bytes: Some(size - 1),
-        ..DecodeOptions::default()
-    };
+    let options = DecodeOptions { max_file_bytes: Some(size - 1), ..DecodeOptions::default() };
 
     let error = decode_file(&path, &options).unwrap_err();
     match error {
-        DecodeError::FileTooLarge {
-            bytes,
-            max_file_bytes,
-            ..
-        } => assert_eq!((bytes, max_file_bytes), (size, size - 1)),
+        DecodeError::FileTooLarge { bytes, max_file_bytes, .. } => {
+            assert_eq!((bytes, max_file_bytes), (size, size - 1))
+        }
         other => panic!("expected FileTooLarge, got {other:?}"),
     }
 
@@ -330,11 +261,7 @@ fn truncated_files_never_decode_to_other_pixels() {
                     "{name} cut to {length} of {} bytes decoded to different pixels",
                     bytes.len()
                 ),
-                Err(error) => assert_ne!(
-                    error.kind(),
-                    DecodeErrorKind::Panic,
-                    "{name} cut to {length}: {error}"
-                ),
+                Err(error) => assert_ne!(error.kind(), DecodeErrorKind::Panic, "{name} cut to {length}: {error}"),
             }
         }
     }

@@ -38,10 +38,7 @@ fn register_panicking_format() {
     static REGISTER: Once = Once::new();
     REGISTER.call_once(|| {
         register_format_detection_hook("panictest".into(), SIGNATURE, None);
-        let registered = register_decoding_hook(
-            "panictest".into(),
-            Box::new(|_reader| Ok(Box::new(PanickingDecoder))),
-        );
+        let registered = register_decoding_hook("panictest".into(), Box::new(|_reader| Ok(Box::new(PanickingDecoder))));
         assert!(registered, "no other hook uses the panictest format");
     });
 }
@@ -60,10 +57,7 @@ fn decoder_panic_becomes_error() {
         DecodeError::Panic { message, .. } => assert_eq!(message, PANIC_MESSAGE),
         other => panic!("expected Panic, got {other:?}"),
     }
-    assert_eq!(
-        error.to_string(),
-        format!("cannot decode: decoder panicked: {PANIC_MESSAGE}")
-    );
+    assert_eq!(error.to_string(), format!("cannot decode: decoder panicked: {PANIC_MESSAGE}"));
 }
 
 #[test]
@@ -77,10 +71,9 @@ fn decoding_continues_after_a_panic() {
         assert_eq!(error.kind(), DecodeErrorKind::Panic);
     }
 
-    let png = std::fs::read(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/images/png_rgb8.png"),
-    )
-    .unwrap();
+    let png =
+        std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/images/png_rgb8.png"))
+            .unwrap();
     let image = decode_bytes(&png, "png_rgb8.png", &DecodeOptions::default()).unwrap();
     assert_eq!(image.dimensions(), (48, 32));
 }

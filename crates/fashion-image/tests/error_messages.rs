@@ -7,16 +7,12 @@ use std::fs;
 use std::path::PathBuf;
 
 use common::fixture;
-use fashion_image::{
-    decode_bytes, decode_file, DecodeError, DecodeErrorKind, DecodeOptions, UnsupportedFormat,
-};
+use fashion_image::{decode_bytes, decode_file, DecodeError, DecodeErrorKind, DecodeOptions, UnsupportedFormat};
 use image::error::{ImageFormatHint, LimitError, LimitErrorKind};
 use image::{ImageError, ImageFormat};
 
 fn message_for(name: &str) -> String {
-    decode_file(fixture(name), &DecodeOptions::default())
-        .expect_err("the fixture must fail to decode")
-        .to_string()
+    decode_file(fixture(name), &DecodeOptions::default()).expect_err("the fixture must fail to decode").to_string()
 }
 
 #[test]
@@ -26,32 +22,17 @@ fn empty_message() {
 
 #[test]
 fn corrupt_message() {
-    assert_eq!(
-        message_for("jpeg_truncated.jpg"),
-        "cannot decode: file is truncated or corrupt"
-    );
+    assert_eq!(message_for("jpeg_truncated.jpg"), "cannot decode: file is truncated or corrupt");
 }
 
 #[test]
 fn unsupported_messages() {
     let cases = [
-        (
-            "header.heic",
-            "cannot decode: HEIC/HEIF images are not supported; convert them to JPEG or PNG",
-        ),
-        (
-            "header.avif",
-            "cannot decode: AVIF images are not supported; convert them to JPEG or PNG",
-        ),
-        (
-            "vector.svg",
-            "cannot decode: SVG and other XML files are not supported; export them as PNG",
-        ),
+        ("header.heic", "cannot decode: HEIC/HEIF images are not supported; convert them to JPEG or PNG"),
+        ("header.avif", "cannot decode: AVIF images are not supported; convert them to JPEG or PNG"),
+        ("vector.svg", "cannot decode: SVG and other XML files are not supported; export them as PNG"),
         ("notes.txt", "cannot decode: file is text, not an image"),
-        (
-            "random_bytes.jpg",
-            "cannot decode: unknown format: the first bytes match no supported image signature",
-        ),
+        ("random_bytes.jpg", "cannot decode: unknown format: the first bytes match no supported image signature"),
     ];
 
     for (name, expected) in cases {
@@ -74,14 +55,8 @@ fn unsupported_variant_message() {
     let error = decode_bytes(&bytes, "jpeg2000.tif", &DecodeOptions::default()).unwrap_err();
 
     assert_eq!(error.kind(), DecodeErrorKind::Unsupported, "{error:?}");
-    assert_eq!(
-        error.to_string(),
-        "cannot decode: unsupported variant of the TIFF format"
-    );
-    assert!(
-        std::error::Error::source(&error).is_some(),
-        "keeps the decoder error"
-    );
+    assert_eq!(error.to_string(), "cannot decode: unsupported variant of the TIFF format");
+    assert!(std::error::Error::source(&error).is_some(), "keeps the decoder error");
 }
 
 #[test]
@@ -97,17 +72,11 @@ fn too_large_message_names_limit_and_option() {
 fn file_too_large_message() {
     let path = fixture("jpeg_baseline.jpg");
     let size = fs::metadata(&path).unwrap().len();
-    let options = DecodeOptions {
-        max_file_bytes: Some(100),
-        ..DecodeOptions::default()
-    };
+    let options = DecodeOptions { max_file_bytes: Some(100), ..DecodeOptions::default() };
 
     let error = decode_file(&path, &options).unwrap_err();
 
-    assert_eq!(
-        error.to_string(),
-        format!("cannot decode: file is {size} bytes, over the limit of 100 bytes")
-    );
+    assert_eq!(error.to_string(), format!("cannot decode: file is {size} bytes, over the limit of 100 bytes"));
 }
 
 #[test]
@@ -137,26 +106,14 @@ fn io_message_keeps_source() {
 
 #[test]
 fn panic_message_format() {
-    let error = DecodeError::Panic {
-        path: PathBuf::from("bad.gif"),
-        message: "index out of bounds".to_owned(),
-    };
+    let error = DecodeError::Panic { path: PathBuf::from("bad.gif"), message: "index out of bounds".to_owned() };
 
-    assert_eq!(
-        error.to_string(),
-        "cannot decode: decoder panicked: index out of bounds"
-    );
+    assert_eq!(error.to_string(), "cannot decode: decoder panicked: index out of bounds");
 }
 
 #[test]
 fn messages_never_contain_the_path() {
-    let names = [
-        "empty.jpg",
-        "jpeg_truncated.jpg",
-        "header.heic",
-        "png_bomb_20000x20000.png",
-        "missing.jpg",
-    ];
+    let names = ["empty.jpg", "jpeg_truncated.jpg", "header.heic", "png_bomb_20000x20000.png", "missing.jpg"];
 
     for name in names {
         let error = decode_file(fixture(name), &DecodeOptions::default()).unwrap_err();
@@ -168,27 +125,12 @@ fn messages_never_contain_the_path() {
 #[test]
 fn other_unsupported_formats_display() {
     let cases = [
-        (
-            UnsupportedFormat::IsoMedia,
-            "file is an ISO media container (MP4, MOV), not an image",
-        ),
-        (
-            UnsupportedFormat::JpegXl,
-            "JPEG XL images are not supported; convert them to JPEG or PNG",
-        ),
-        (
-            UnsupportedFormat::Jpeg2000,
-            "JPEG 2000 images are not supported; convert them to JPEG or PNG",
-        ),
+        (UnsupportedFormat::IsoMedia, "file is an ISO media container (MP4, MOV), not an image"),
+        (UnsupportedFormat::JpegXl, "JPEG XL images are not supported; convert them to JPEG or PNG"),
+        (UnsupportedFormat::Jpeg2000, "JPEG 2000 images are not supported; convert them to JPEG or PNG"),
         (UnsupportedFormat::Pdf, "PDF documents are not supported"),
-        (
-            UnsupportedFormat::Psd,
-            "Photoshop PSD files are not supported; export them as JPEG or PNG",
-        ),
-        (
-            UnsupportedFormat::Variant(ImageFormat::WebP),
-            "unsupported variant of the WebP format",
-        ),
+        (UnsupportedFormat::Psd, "Photoshop PSD files are not supported; export them as JPEG or PNG"),
+        (UnsupportedFormat::Variant(ImageFormat::WebP), "unsupported variant of the WebP format"),
     ];
 
     for (format, expected) in cases {
@@ -205,19 +147,10 @@ fn other_unsupported_formats_display() {
 fn signatures_of_other_formats() {
     let cases: [(&[u8], UnsupportedFormat); 5] = [
         (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", UnsupportedFormat::Pdf),
-        (
-            b"8BPS\x00\x01\x00\x00\x00\x00\x00\x00",
-            UnsupportedFormat::Psd,
-        ),
+        (b"8BPS\x00\x01\x00\x00\x00\x00\x00\x00", UnsupportedFormat::Psd),
         (&[0xFF, 0x0A, 0x00, 0x10, 0x20], UnsupportedFormat::JpegXl),
-        (
-            b"\x00\x00\x00\x0cjP  \x0d\x0a\x87\x0a\x00\x00",
-            UnsupportedFormat::Jpeg2000,
-        ),
-        (
-            b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2",
-            UnsupportedFormat::IsoMedia,
-        ),
+        (b"\x00\x00\x00\x0cjP  \x0d\x0a\x87\x0a\x00\x00", UnsupportedFormat::Jpeg2000),
+        (b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2", UnsupportedFormat::IsoMedia),
     ];
 
     for (bytes, expected) in cases {

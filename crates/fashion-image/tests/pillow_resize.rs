@@ -14,8 +14,7 @@ use fashion_image::{decode_file, resize_square, DecodeOptions, ResizeMode, RgbIm
 const MAX_DIFFERENCE: u8 = 1;
 
 fn load(name: &str) -> RgbImage {
-    decode_file(fixture(name), &DecodeOptions::default())
-        .unwrap_or_else(|error| panic!("{name}: {error}"))
+    decode_file(fixture(name), &DecodeOptions::default()).unwrap_or_else(|error| panic!("{name}: {error}"))
 }
 
 /// Returns the maximum and mean absolute per-channel difference.
@@ -39,48 +38,25 @@ fn compare(input: &str, reference: &str, size: u32, mode: ResizeMode) {
     let (max, mean) = difference(&ours, &pillow);
     println!("{input} -> {size} ({mode:?}) vs {reference}: max {max}, mean {mean:.4}");
 
-    assert!(
-        max <= MAX_DIFFERENCE,
-        "{reference}: max difference {max} (mean {mean:.4}) exceeds {MAX_DIFFERENCE}"
-    );
+    assert!(max <= MAX_DIFFERENCE, "{reference}: max difference {max} (mean {mean:.4}) exceeds {MAX_DIFFERENCE}");
 }
 
 #[test]
 fn upscale_224_to_260_matches_pillow() {
-    compare(
-        "resize_input_224.png",
-        "resize_pillow_224_to_260.png",
-        260,
-        ResizeMode::Squash,
-    );
+    compare("resize_input_224.png", "resize_pillow_224_to_260.png", 260, ResizeMode::Squash);
 }
 
 #[test]
 fn downscale_224_to_96_matches_pillow() {
-    compare(
-        "resize_input_224.png",
-        "resize_pillow_224_to_96.png",
-        96,
-        ResizeMode::Squash,
-    );
+    compare("resize_input_224.png", "resize_pillow_224_to_96.png", 96, ResizeMode::Squash);
 }
 
 #[test]
 fn squash_60x80_to_224_matches_pillow() {
-    compare(
-        "resize_input_60x80.png",
-        "resize_pillow_60x80_to_224.png",
-        224,
-        ResizeMode::Squash,
-    );
+    compare("resize_input_60x80.png", "resize_pillow_60x80_to_224.png", 224, ResizeMode::Squash);
 }
 
 #[test]
 fn pad_60x80_to_224_matches_pillow() {
-    compare(
-        "resize_input_60x80.png",
-        "resize_pillow_60x80_pad_224.png",
-        224,
-        ResizeMode::PadWhite,
-    );
+    compare("resize_input_60x80.png", "resize_pillow_60x80_pad_224.png", 224, ResizeMode::PadWhite);
 }

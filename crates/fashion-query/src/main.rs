@@ -75,9 +75,7 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let default = if cli.verbose { "debug" } else { "warn" };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default))
-        .format_target(false)
-        .init();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default)).format_target(false).init();
 
     match run(cli) {
         Ok(code) => code,
@@ -116,10 +114,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let mut tally = Tally::default();
     let mut out = io::BufWriter::new(io::stdout().lock());
     for batch in queries.chunks(QUERY_BATCH) {
-        let prepared: Vec<_> = batch
-            .iter()
-            .map(|path| prepare_file(path, &decode, embedder.input_size(), resize))
-            .collect();
+        let prepared: Vec<_> =
+            batch.iter().map(|path| prepare_file(path, &decode, embedder.input_size(), resize)).collect();
         let images: Vec<_> = prepared.iter().filter_map(|p| p.as_ref().ok()).map(|p| &p.image).collect();
         let mut vectors = embedder.embed(&images)?.into_iter();
 

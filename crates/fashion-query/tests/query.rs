@@ -206,7 +206,13 @@ fn missing_index_says_how_to_build() {
     let missing = workspace.root.join("missing.fidx");
 
     let weights = weights("efficientnet-lite0");
-    let args = ["--index".as_ref(), missing.as_os_str(), "--weights".as_ref(), weights.as_os_str(), "catalogue/10001.jpg".as_ref()];
+    let args = [
+        "--index".as_ref(),
+        missing.as_os_str(),
+        "--weights".as_ref(),
+        weights.as_os_str(),
+        "catalogue/10001.jpg".as_ref(),
+    ];
     let run = common::Run::from_output(workspace.bare_command(args).output().unwrap());
 
     assert_eq!(run.code, Some(2), "{run:?}");

@@ -10,10 +10,10 @@ use fashion_store::PayloadCheck;
 /// More than [`PROJECTED_DIMS`] photos, so the index stores a projection and
 /// searches with the tree.
 const PHOTOS: usize = 60;
+const _: () = assert!(PHOTOS > PROJECTED_DIMS);
 
 #[test]
 fn tree_search_equals_linear_scan() {
-    assert!(PHOTOS > PROJECTED_DIMS);
     let workspace = Workspace::new();
     workspace.add_photos(0, PHOTOS);
     workspace.build_index();
@@ -28,8 +28,7 @@ fn tree_search_equals_linear_scan() {
     // pair in stored order, which lies between catalogue images.
     let mut queries: Vec<Vec<f32>> = (0..index.len()).map(|row| store.vector(row).to_vec()).collect();
     for row in 0..index.len() - 1 {
-        let mut midpoint: Vec<f32> =
-            store.vector(row).iter().zip(store.vector(row + 1)).map(|(a, b)| a + b).collect();
+        let mut midpoint: Vec<f32> = store.vector(row).iter().zip(store.vector(row + 1)).map(|(a, b)| a + b).collect();
         fashion_core::l2_normalize(&mut midpoint);
         queries.push(midpoint);
     }

@@ -55,12 +55,7 @@ fn main() {
     env_logger::init();
     let args = Args::parse();
     let dim = args.dim;
-    let shape = Clusters {
-        clusters: args.clusters,
-        rank: args.rank,
-        spread: args.spread,
-        noise: args.noise,
-    };
+    let shape = Clusters { clusters: args.clusters, rank: args.rank, spread: args.spread, noise: args.noise };
 
     let started = Instant::now();
     let mut vectors = clustered(args.count + args.queries, dim, shape, 42);
@@ -76,10 +71,7 @@ fn main() {
 
     let (scan_results, scan_parallel) = time_scan(&vectors, dim, &queries, &args);
     println!("linear scan, all threads: {}", summarise(scan_parallel));
-    let single = rayon::ThreadPoolBuilder::new()
-        .num_threads(1)
-        .build()
-        .unwrap();
+    let single = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
     let (_, scan_single) = single.install(|| time_scan(&vectors, dim, &queries, &args));
     println!("linear scan, one thread:  {}", summarise(scan_single));
 
@@ -113,11 +105,7 @@ fn time_scan(
 ) -> (Vec<Vec<fashion_search::Neighbour>>, Vec<Duration>) {
     queries
         .chunks_exact(dim)
-        .map(|query| {
-            fastest(args.repeats, || {
-                linear_top_k(vectors, dim, query, args.k).unwrap()
-            })
-        })
+        .map(|query| fastest(args.repeats, || linear_top_k(vectors, dim, query, args.k).unwrap()))
         .unzip()
 }
 
@@ -149,9 +137,8 @@ fn bench_tree<const P: usize>(
     let mut distances = 0usize;
     let mut second_rounds = 0usize;
     for (query, expected) in queries.chunks_exact(dim).zip(expected) {
-        let ((result, stats), time) = fastest(args.repeats, || {
-            restored.search_with_stats(query, args.k, None).unwrap()
-        });
+        let ((result, stats), time) =
+            fastest(args.repeats, || restored.search_with_stats(query, args.k, None).unwrap());
         times.push(time);
 
         assert_eq!(&result, expected, "tree and scan disagree");

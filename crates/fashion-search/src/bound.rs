@@ -47,11 +47,7 @@ impl PruningBound {
     /// onto `projected` directions with a basis of spectral norm at most
     /// `basis_norm_bound`.
     pub(crate) fn new(query: &[f32], dim: usize, projected: usize, basis_norm_bound: f64) -> Self {
-        let query_norm = query
-            .iter()
-            .map(|&value| f64::from(value) * f64::from(value))
-            .sum::<f64>()
-            .sqrt();
+        let query_norm = query.iter().map(|&value| f64::from(value) * f64::from(value)).sum::<f64>().sqrt();
 
         // kiddo sums `projected` squares in f32, a relative error of about
         // (projected + 2) * u on the square and half that on the root, with
@@ -87,8 +83,7 @@ impl PruningBound {
             return f32::INFINITY;
         }
 
-        let projected = (f64::from(threshold) / self.exact_scale * self.norm + self.offset)
-            / self.projected_scale;
+        let projected = (f64::from(threshold) / self.exact_scale * self.norm + self.offset) / self.projected_scale;
 
         // The factor covers the rounding of the f64 arithmetic above, and the
         // conversion to f32 rounds up.

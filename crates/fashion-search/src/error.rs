@@ -135,10 +135,7 @@ pub enum SearchError {
     },
 
     /// The KD-tree stores `u32` item indices.
-    #[error(
-        "cannot index {count} vectors: the KD-tree stores at most {} items",
-        u32::MAX
-    )]
+    #[error("cannot index {count} vectors: the KD-tree stores at most {} items", u32::MAX)]
     TooManyVectors {
         /// Number of vectors supplied.
         count: usize,

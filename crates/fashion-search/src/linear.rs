@@ -24,12 +24,7 @@ const ROWS_PER_TASK: usize = 512;
 ///
 /// Returns an error if `dim` is zero, if `vectors.len()` is not a multiple of
 /// `dim`, or if `query` does not have `dim` finite components.
-pub fn linear_top_k(
-    vectors: &[f32],
-    dim: usize,
-    query: &[f32],
-    k: usize,
-) -> Result<Vec<Neighbour>, SearchError> {
+pub fn linear_top_k(vectors: &[f32], dim: usize, query: &[f32], k: usize) -> Result<Vec<Neighbour>, SearchError> {
     let rows = row_count(vectors, dim)?;
     check_query(query, dim)?;
 

@@ -22,10 +22,7 @@ struct Ranked(Neighbour);
 
 impl Ord for Ranked {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.0
-            .distance
-            .total_cmp(&other.0.distance)
-            .then(self.0.index.cmp(&other.0.index))
+        self.0.distance.total_cmp(&other.0.distance).then(self.0.index.cmp(&other.0.index))
     }
 }
 
@@ -53,10 +50,7 @@ pub(crate) struct TopK {
 
 impl TopK {
     pub(crate) fn new(k: usize) -> Self {
-        Self {
-            k,
-            heap: BinaryHeap::with_capacity(k.saturating_add(1).min(4096)),
-        }
+        Self { k, heap: BinaryHeap::with_capacity(k.saturating_add(1).min(4096)) }
     }
 
     /// Offers a neighbour, which is kept if fewer than `k` are held or if it
@@ -96,10 +90,6 @@ impl TopK {
 
     /// Returns the neighbours held, in ascending order.
     pub(crate) fn into_sorted_vec(self) -> Vec<Neighbour> {
-        self.heap
-            .into_sorted_vec()
-            .into_iter()
-            .map(|ranked| ranked.0)
-            .collect()
+        self.heap.into_sorted_vec().into_iter().map(|ranked| ranked.0).collect()
     }
 }

@@ -76,21 +76,14 @@ fn centred_sample(
     rng: &mut ChaCha8Rng,
 ) -> Result<Vec<f32>, SearchError> {
     let rows = vectors.len() / dim;
-    let mut chosen: Vec<usize> = if rows > sample_size {
-        index::sample(rng, rows, sample_size).into_vec()
-    } else {
-        (0..rows).collect()
-    };
+    let mut chosen: Vec<usize> =
+        if rows > sample_size { index::sample(rng, rows, sample_size).into_vec() } else { (0..rows).collect() };
     chosen.sort_unstable();
 
     for &row in &chosen {
         let values = &vectors[row * dim..(row + 1) * dim];
         if let Some(position) = values.iter().position(|value| !value.is_finite()) {
-            return Err(SearchError::NonFiniteVector {
-                row,
-                position,
-                value: values[position],
-            });
+            return Err(SearchError::NonFiniteVector { row, position, value: values[position] });
         }
     }
 
@@ -107,18 +100,10 @@ fn centred_sample(
     let mut sample = Vec::with_capacity(chosen.len() * dim);
     for &row in &chosen {
         let values = &vectors[row * dim..(row + 1) * dim];
-        sample.extend(
-            values
-                .iter()
-                .zip(&mean)
-                .map(|(&value, &centre)| (f64::from(value) - centre) as f32),
-        );
+        sample.extend(values.iter().zip(&mean).map(|(&value, &centre)| (f64::from(value) - centre) as f32));
     }
 
-    log::debug!(
-        "principal directions: sampled {} of {rows} vectors of dimension {dim}",
-        chosen.len()
-    );
+    log::debug!("principal directions: sampled {} of {rows} vectors of dimension {dim}", chosen.len());
     Ok(sample)
 }
 
@@ -127,14 +112,11 @@ fn multiply_by_transpose(sample: &[f32], basis: &[f64], dim: usize) -> Vec<f64> 
     let width = basis.len() / dim;
     let mut scores = vec![0.0f64; sample.len() / dim * width];
 
-    scores
-        .par_chunks_mut(width)
-        .zip(sample.par_chunks_exact(dim))
-        .for_each(|(row_scores, row)| {
-            for (score, direction) in row_scores.iter_mut().zip(basis.chunks_exact(dim)) {
-                *score = dot(row, direction);
-            }
-        });
+    scores.par_chunks_mut(width).zip(sample.par_chunks_exact(dim)).for_each(|(row_scores, row)| {
+        for (score, direction) in row_scores.iter_mut().zip(basis.chunks_exact(dim)) {
+            *score = dot(row, direction);
+        }
+    });
     scores
 }
 
@@ -158,9 +140,7 @@ fn multiply_transposed(sample: &[f32], scores: &[f64], width: usize, dim: usize)
         .reduce(
             || vec![0.0f64; width * dim],
             |mut left, right| {
-                left.iter_mut()
-                    .zip(&right)
-                    .for_each(|(sum, value)| *sum += value);
+                left.iter_mut().zip(&right).for_each(|(sum, value)| *sum += value);
                 left
             },
         )
@@ -169,13 +149,7 @@ fn multiply_transposed(sample: &[f32], scores: &[f64], width: usize, dim: usize)
 /// Rotates the orthonormal rows of `subspace` onto the eigenvectors of the
 /// sample covariance restricted to their span, and returns the `directions`
 /// rows with the largest eigenvalues, largest first.
-fn rayleigh_ritz(
-    sample: &[f32],
-    subspace: &[f64],
-    width: usize,
-    dim: usize,
-    directions: usize,
-) -> Vec<f64> {
+fn rayleigh_ritz(sample: &[f32], subspace: &[f64], width: usize, dim: usize, directions: usize) -> Vec<f64> {
     let scores = multiply_by_transpose(sample, subspace, dim);
 
     let mut gram = vec![0.0f64; width * width];
@@ -212,9 +186,7 @@ fn rayleigh_ritz(
 
 /// Returns `count` rows of `dim` standard normal values.
 fn random_rows(count: usize, dim: usize, rng: &mut ChaCha8Rng) -> Vec<f64> {
-    (0..count * dim)
-        .map(|_| rng.sample::<f64, _>(StandardNormal))
-        .collect()
+    (0..count * dim).map(|_| rng.sample::<f64, _>(StandardNormal)).collect()
 }
 
 /// Makes the rows of `rows` orthonormal by modified Gram-Schmidt, run twice
@@ -225,10 +197,7 @@ fn random_rows(count: usize, dim: usize, rng: &mut ChaCha8Rng) -> Vec<f64> {
 /// needs at most `dim` rows.
 pub(crate) fn orthonormalise_rows(rows: &mut [f64], dim: usize, rng: &mut ChaCha8Rng) {
     let count = rows.len() / dim;
-    debug_assert!(
-        count <= dim,
-        "{count} orthonormal rows cannot fit in dimension {dim}"
-    );
+    debug_assert!(count <= dim, "{count} orthonormal rows cannot fit in dimension {dim}");
 
     for j in 0..count {
         let (done, rest) = rows.split_at_mut(j * dim);
@@ -378,9 +347,7 @@ mod tests {
 
         for i in 0..n {
             for j in 0..n {
-                let rebuilt: f64 = (0..n)
-                    .map(|e| vectors[i * n + e] * values[e] * vectors[j * n + e])
-                    .sum();
+                let rebuilt: f64 = (0..n).map(|e| vectors[i * n + e] * values[e] * vectors[j * n + e]).sum();
                 assert!(
                     (rebuilt - matrix[i * n + j]).abs() < 1e-10,
                     "entry ({i}, {j}): V diag(values) V^T gives {rebuilt}, expected {}",
@@ -406,10 +373,7 @@ mod tests {
             for j in 0..3 {
                 let expected = if i == j { 1.0 } else { 0.0 };
                 let product = dot(&rows[i * dim..(i + 1) * dim], &rows[j * dim..(j + 1) * dim]);
-                assert!(
-                    (product - expected).abs() < 1e-12,
-                    "row {i} . row {j} = {product}, expected {expected}"
-                );
+                assert!((product - expected).abs() < 1e-12, "row {i} . row {j} = {product}, expected {expected}");
             }
         }
     }

@@ -39,12 +39,7 @@ pub struct FitOptions {
 
 impl Default for FitOptions {
     fn default() -> Self {
-        Self {
-            sample_size: 4096,
-            power_iterations: 4,
-            oversampling: 8,
-            seed: 0x5eed_f00d,
-        }
+        Self { sample_size: 4096, power_iterations: 4, oversampling: 8, seed: 0x5eed_f00d }
     }
 }
 
@@ -104,11 +99,7 @@ impl<const P: usize> Projection<P> {
             norm_bound - 1.0
         );
 
-        Ok(Self {
-            dim,
-            basis,
-            norm_bound,
-        })
+        Ok(Self { dim, basis, norm_bound })
     }
 
     /// Wraps a basis of `P` rows of `dim` floats (row-major), for example one
@@ -129,32 +120,18 @@ impl<const P: usize> Projection<P> {
             return Err(SearchError::ProjectionTooWide { dim, projected: P });
         }
         if basis.len() != P * dim {
-            return Err(SearchError::BasisShape {
-                len: basis.len(),
-                projected: P,
-                dim,
-            });
+            return Err(SearchError::BasisShape { len: basis.len(), projected: P, dim });
         }
         if let Some(position) = basis.iter().position(|value| !value.is_finite()) {
-            return Err(SearchError::NonFiniteBasis {
-                position,
-                value: basis[position],
-            });
+            return Err(SearchError::NonFiniteBasis { position, value: basis[position] });
         }
 
         let deviation = orthonormality_deviation(&basis, dim);
         if deviation > ORTHONORMALITY_TOLERANCE {
-            return Err(SearchError::BasisNotOrthonormal {
-                deviation,
-                tolerance: ORTHONORMALITY_TOLERANCE,
-            });
+            return Err(SearchError::BasisNotOrthonormal { deviation, tolerance: ORTHONORMALITY_TOLERANCE });
         }
 
-        Ok(Self {
-            dim,
-            basis,
-            norm_bound: norm_bound(deviation),
-        })
+        Ok(Self { dim, basis, norm_bound: norm_bound(deviation) })
     }
 
     /// Returns the input dimension.
@@ -189,10 +166,7 @@ impl<const P: usize> Projection<P> {
         );
 
         let mut coordinates = [0.0f32; P];
-        for (coordinate, direction) in coordinates
-            .iter_mut()
-            .zip(self.basis.chunks_exact(self.dim))
-        {
+        for (coordinate, direction) in coordinates.iter_mut().zip(self.basis.chunks_exact(self.dim)) {
             *coordinate = dot(direction, vector) as f32;
         }
         coordinates
@@ -207,10 +181,7 @@ impl<const P: usize> Projection<P> {
     pub fn project_all(&self, vectors: &[f32]) -> Result<Vec<[f32; P]>, SearchError> {
         row_count(vectors, self.dim)?;
 
-        Ok(vectors
-            .par_chunks_exact(self.dim)
-            .map(|row| self.project(row))
-            .collect())
+        Ok(vectors.par_chunks_exact(self.dim).map(|row| self.project(row)).collect())
     }
 
     /// Returns an upper bound on `||B v|| / ||v||` over all `v`.

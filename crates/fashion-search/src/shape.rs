@@ -10,10 +10,7 @@ pub(crate) fn row_count(vectors: &[f32], dim: usize) -> Result<usize, SearchErro
     }
 
     if !vectors.len().is_multiple_of(dim) {
-        return Err(SearchError::RaggedVectors {
-            len: vectors.len(),
-            dim,
-        });
+        return Err(SearchError::RaggedVectors { len: vectors.len(), dim });
     }
 
     Ok(vectors.len() / dim)
@@ -22,17 +19,11 @@ pub(crate) fn row_count(vectors: &[f32], dim: usize) -> Result<usize, SearchErro
 /// Checks that `query` has `dim` finite components.
 pub(crate) fn check_query(query: &[f32], dim: usize) -> Result<(), SearchError> {
     if query.len() != dim {
-        return Err(SearchError::QueryDimensionMismatch {
-            expected: dim,
-            actual: query.len(),
-        });
+        return Err(SearchError::QueryDimensionMismatch { expected: dim, actual: query.len() });
     }
 
     match query.iter().position(|value| !value.is_finite()) {
-        Some(position) => Err(SearchError::NonFiniteQuery {
-            position,
-            value: query[position],
-        }),
+        Some(position) => Err(SearchError::NonFiniteQuery { position, value: query[position] }),
         None => Ok(()),
     }
 }

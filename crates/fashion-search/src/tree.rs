@@ -96,11 +96,7 @@ impl<V: AsRef<[f32]>, const P: usize> TreeIndex<V, P> {
     pub fn build(vectors: V, projection: Projection<P>) -> Result<Self, SearchError> {
         let started = Instant::now();
         let coordinates = projection.project_all(vectors.as_ref())?;
-        log::debug!(
-            "projected {} vectors onto {P} directions in {:.1?}",
-            coordinates.len(),
-            started.elapsed()
-        );
+        log::debug!("projected {} vectors onto {P} directions in {:.1?}", coordinates.len(), started.elapsed());
 
         Self::from_parts(vectors, projection, coordinates)
     }
@@ -121,47 +117,29 @@ impl<V: AsRef<[f32]>, const P: usize> TreeIndex<V, P> {
     /// coordinate is not finite, if a checked row differs from its projection
     /// by more than `5e-7` times its norm, or if there are more than
     /// `u32::MAX` vectors.
-    pub fn from_coordinates(
-        vectors: V,
-        projection: Projection<P>,
-        coordinates: &[f32],
-    ) -> Result<Self, SearchError> {
+    pub fn from_coordinates(vectors: V, projection: Projection<P>, coordinates: &[f32]) -> Result<Self, SearchError> {
         let len = row_count(vectors.as_ref(), projection.dim())?;
         if coordinates.len() != len * P {
-            return Err(SearchError::CoordinatesShape {
-                len: coordinates.len(),
-                count: len,
-                projected: P,
-            });
+            return Err(SearchError::CoordinatesShape { len: coordinates.len(), count: len, projected: P });
         }
 
         let coordinates: Vec<[f32; P]> = coordinates
             .chunks_exact(P)
-            .map(|row| {
-                row.try_into()
-                    .expect("chunks_exact yields rows of P floats")
-            })
+            .map(|row| row.try_into().expect("chunks_exact yields rows of P floats"))
             .collect();
 
         check_coordinates(vectors.as_ref(), &projection, &coordinates)?;
         Self::from_parts(vectors, projection, coordinates)
     }
 
-    fn from_parts(
-        vectors: V,
-        projection: Projection<P>,
-        coordinates: Vec<[f32; P]>,
-    ) -> Result<Self, SearchError> {
+    fn from_parts(vectors: V, projection: Projection<P>, coordinates: Vec<[f32; P]>) -> Result<Self, SearchError> {
         let dim = projection.dim();
         let len = coordinates.len();
 
         if u32::try_from(len).is_err() {
             return Err(SearchError::TooManyVectors { count: len });
         }
-        if let Some(row) = coordinates
-            .iter()
-            .position(|point| point.iter().any(|value| !value.is_finite()))
-        {
+        if let Some(row) = coordinates.iter().position(|point| point.iter().any(|value| !value.is_finite())) {
             return Err(SearchError::NonFiniteCoordinates { row });
         }
 
@@ -173,19 +151,9 @@ impl<V: AsRef<[f32]>, const P: usize> TreeIndex<V, P> {
                 .map_err(|source| SearchError::TreeConstruction { count: len, source })?;
             Some(tree)
         };
-        log::debug!(
-            "built a {P}-dimensional KD-tree over {len} points in {:.1?}",
-            started.elapsed()
-        );
+        log::debug!("built a {P}-dimensional KD-tree over {len} points in {:.1?}", started.elapsed());
 
-        Ok(Self {
-            vectors,
-            dim,
-            len,
-            projection,
-            coordinates,
-            tree,
-        })
+        Ok(Self { vectors, dim, len, projection, coordinates, tree })
     }
 
     /// Returns the number of indexed vectors.
@@ -228,8 +196,7 @@ impl<V: AsRef<[f32]>, const P: usize> TreeIndex<V, P> {
     /// Returns an error if `query` does not have [`dim`](Self::dim) finite
     /// components.
     pub fn search(&self, query: &[f32], k: usize) -> Result<Vec<Neighbour>, SearchError> {
-        self.search_with_stats(query, k, None)
-            .map(|(neighbours, _)| neighbours)
+        self.search_with_stats(query, k, None).map(|(neighbours, _)| neighbours)
     }
 
     /// Returns the `k` vectors nearest to `query` among those at distance
@@ -239,14 +206,8 @@ impl<V: AsRef<[f32]>, const P: usize> TreeIndex<V, P> {
     ///
     /// Returns an error if `query` does not have [`dim`](Self::dim) finite
     /// components, or if `max_distance` is NaN or negative.
-    pub fn search_within(
-        &self,
-        query: &[f32],
-        k: usize,
-        max_distance: f32,
-    ) -> Result<Vec<Neighbour>, SearchError> {
-        self.search_with_stats(query, k, Some(max_distance))
-            .map(|(neighbours, _)| neighbours)
+    pub fn search_within(&self, query: &[f32], k: usize, max_distance: f32) -> Result<Vec<Neighbour>, SearchError> {
+        self.search_with_stats(query, k, Some(max_distance)).map(|(neighbours, _)| neighbours)
     }
 
     /// Runs [`search`](Self::search), or [`search_within`](Self::search_within)
@@ -288,11 +249,7 @@ impl<V: AsRef<[f32]>, const P: usize> TreeIndex<V, P> {
             search.second_round();
         }
 
-        log::debug!(
-            "tree search: {} full distances for k = {k} over {} vectors",
-            search.stats.distances,
-            self.len
-        );
+        log::debug!("tree search: {} full distances for k = {k} over {} vectors", search.stats.distances, self.len);
         Ok((search.top.into_sorted_vec(), search.stats))
     }
 
@@ -321,23 +278,15 @@ impl<V: AsRef<[f32]>, const P: usize> Search<'_, V, P> {
     /// returns whether that proves the result.
     fn first_round(&mut self, k: usize) -> bool {
         let len = self.index.len;
-        let requested = k
-            .saturating_mul(FIRST_ROUND_PER_RESULT)
-            .max(FIRST_ROUND_MIN)
-            .min(len);
+        let requested = k.saturating_mul(FIRST_ROUND_PER_RESULT).max(FIRST_ROUND_MIN).min(len);
         let radius_squared = self.bound.projected_radius_squared(self.max_distance);
 
         let builder = self
             .tree
             .query(&self.projected)
-            .nearest_n::<SquaredEuclidean<f32>>(
-                NonZero::new(requested).expect("k > 0 and len > 0"),
-            );
-        let candidates = if radius_squared.is_finite() {
-            builder.within(radius_squared).execute()
-        } else {
-            builder.execute()
-        };
+            .nearest_n::<SquaredEuclidean<f32>>(NonZero::new(requested).expect("k > 0 and len > 0"));
+        let candidates =
+            if radius_squared.is_finite() { builder.within(radius_squared).execute() } else { builder.execute() };
         self.stats.tree_queries += 1;
         self.stats.candidates += candidates.len();
 
@@ -356,11 +305,7 @@ impl<V: AsRef<[f32]>, const P: usize> Search<'_, V, P> {
     /// distance allows, which proves the result.
     fn second_round(&mut self) {
         let radius_squared = self.bound.projected_radius_squared(self.threshold());
-        let candidates = self
-            .tree
-            .query(&self.projected)
-            .within::<SquaredEuclidean<f32>>(radius_squared)
-            .execute();
+        let candidates = self.tree.query(&self.projected).within::<SquaredEuclidean<f32>>(radius_squared).execute();
         self.stats.tree_queries += 1;
         self.stats.candidates += candidates.len();
 
@@ -415,9 +360,7 @@ struct Seen {
 
 impl Seen {
     fn new(len: usize) -> Self {
-        Self {
-            words: vec![0; len.div_ceil(64)],
-        }
+        Self { words: vec![0; len.div_ceil(64)] }
     }
 
     /// Adds `index` and returns whether it was absent.
@@ -445,11 +388,7 @@ fn check_coordinates<const P: usize>(
     let dim = projection.dim();
     let checked = CHECKED_ROWS.min(len);
     for step in 0..checked {
-        let row = if checked == 1 {
-            0
-        } else {
-            step * (len - 1) / (checked - 1)
-        };
+        let row = if checked == 1 { 0 } else { step * (len - 1) / (checked - 1) };
         let vector = &vectors[row * dim..(row + 1) * dim];
         let expected = projection.project(vector);
 
@@ -459,19 +398,11 @@ fn check_coordinates<const P: usize>(
             .map(|(&a, &b)| (f64::from(a) - f64::from(b)).powi(2))
             .sum::<f64>()
             .sqrt();
-        let norm = vector
-            .iter()
-            .map(|&value| f64::from(value).powi(2))
-            .sum::<f64>()
-            .sqrt();
+        let norm = vector.iter().map(|&value| f64::from(value).powi(2)).sum::<f64>().sqrt();
         let tolerance = 0.5 * COORDINATE_TOLERANCE * norm;
 
         if difference.is_nan() || difference > tolerance {
-            return Err(SearchError::CoordinatesMismatch {
-                row,
-                difference,
-                tolerance,
-            });
+            return Err(SearchError::CoordinatesMismatch { row, difference, tolerance });
         }
     }
     Ok(())

@@ -11,16 +11,9 @@ fn sort_all(vectors: &[f32], dim: usize, query: &[f32]) -> Vec<Neighbour> {
     let mut all: Vec<Neighbour> = vectors
         .chunks_exact(dim)
         .enumerate()
-        .map(|(index, row)| Neighbour {
-            index,
-            distance: euclidean_distance(row, query),
-        })
+        .map(|(index, row)| Neighbour { index, distance: euclidean_distance(row, query) })
         .collect();
-    all.sort_by(|a, b| {
-        a.distance
-            .total_cmp(&b.distance)
-            .then(a.index.cmp(&b.index))
-    });
+    all.sort_by(|a, b| a.distance.total_cmp(&b.distance).then(a.index.cmp(&b.index)));
     all
 }
 
@@ -36,11 +29,7 @@ fn scan_matches_full_sort() {
         for k in [1, 5, 50, 1537, 5000] {
             let expected = &sorted[..k.min(sorted.len())];
 
-            assert_eq!(
-                linear_top_k(&vectors, dim, query, k).unwrap(),
-                expected,
-                "k = {k}"
-            );
+            assert_eq!(linear_top_k(&vectors, dim, query, k).unwrap(), expected, "k = {k}");
         }
     }
 }
@@ -54,10 +43,7 @@ fn scan_breaks_ties_by_index() {
     let result = linear_top_k(&vectors, dim, &query, 200).unwrap();
 
     assert_eq!(result, sort_all(&vectors, dim, &query)[..200]);
-    let tied_pairs = result
-        .windows(2)
-        .filter(|pair| pair[0].distance == pair[1].distance)
-        .count();
+    let tied_pairs = result.windows(2).filter(|pair| pair[0].distance == pair[1].distance).count();
     assert!(tied_pairs > 100, "expected many ties, found {tied_pairs}");
 }
 
@@ -66,11 +52,7 @@ fn distance_agrees_with_f64() {
     for dim in [1, 15, 16, 17, 33, 1280, 2048] {
         let vectors = unit_gaussian(2, dim, dim as u64);
         let (a, b) = vectors.split_at(dim);
-        let reference: f64 = a
-            .iter()
-            .zip(b)
-            .map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2))
-            .sum();
+        let reference: f64 = a.iter().zip(b).map(|(x, y)| (f64::from(*x) - f64::from(*y)).powi(2)).sum();
 
         let squared = f64::from(squared_euclidean(a, b));
         let distance = f64::from(euclidean_distance(a, b));
@@ -95,20 +77,8 @@ fn scan_rejects_invalid_shapes() {
     assert!(matches!(error, SearchError::ZeroDimension), "{error}");
 
     let error = linear_top_k(&vectors[..31], 8, &vectors[..8], 1).unwrap_err();
-    assert!(
-        matches!(error, SearchError::RaggedVectors { len: 31, dim: 8 }),
-        "{error}"
-    );
+    assert!(matches!(error, SearchError::RaggedVectors { len: 31, dim: 8 }), "{error}");
 
     let error = linear_top_k(&vectors, 8, &vectors[..9], 1).unwrap_err();
-    assert!(
-        matches!(
-            error,
-            SearchError::QueryDimensionMismatch {
-                expected: 8,
-                actual: 9
-            }
-        ),
-        "{error}"
-    );
+    assert!(matches!(error, SearchError::QueryDimensionMismatch { expected: 8, actual: 9 }), "{error}");
 }

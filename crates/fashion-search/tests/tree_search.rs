@@ -25,15 +25,8 @@ fn assert_matches_scan<const P: usize>(
             let expected = linear_top_k(index.vectors(), dim, query, k).unwrap();
             let (actual, stats) = index.search_with_stats(query, k, None).unwrap();
 
-            assert_eq!(
-                actual, expected,
-                "{label}: query {q}, k = {k}: tree and scan disagree"
-            );
-            assert_eq!(
-                actual.len(),
-                k.min(index.len()),
-                "{label}: query {q}, k = {k}"
-            );
+            assert_eq!(actual, expected, "{label}: query {q}, k = {k}: tree and scan disagree");
+            assert_eq!(actual.len(), k.min(index.len()), "{label}: query {q}, k = {k}");
             distances += stats.distances;
             searches += 1;
         }
@@ -50,19 +43,14 @@ fn mixed_queries(vectors: &[f32], dim: usize, fresh: usize, seed: u64) -> Vec<f3
     for i in 0..fresh {
         let row = (i * 7919) % count;
         queries.extend(
-            vectors[row * dim..(row + 1) * dim]
-                .iter()
-                .zip(&noise[i * dim..(i + 1) * dim])
-                .map(|(v, n)| v + 0.05 * n),
+            vectors[row * dim..(row + 1) * dim].iter().zip(&noise[i * dim..(i + 1) * dim]).map(|(v, n)| v + 0.05 * n),
         );
     }
     queries
 }
 
 fn has_tie(neighbours: &[Neighbour]) -> bool {
-    neighbours
-        .windows(2)
-        .any(|pair| pair[0].distance == pair[1].distance)
+    neighbours.windows(2).any(|pair| pair[0].distance == pair[1].distance)
 }
 
 #[test]
@@ -109,11 +97,7 @@ fn clustered_2048d_matches_scan_and_prunes() {
 #[test]
 fn clustered_64d_matches_scan() {
     let dim = 64;
-    let shape = Clusters {
-        clusters: 50,
-        rank: 16,
-        ..Clusters::default()
-    };
+    let shape = Clusters { clusters: 50, rank: 16, ..Clusters::default() };
     let vectors = clustered(5000, dim, shape, 7);
     let index = TreeIndex::<_, 16>::fit(&vectors[..], dim, &FitOptions::default()).unwrap();
     let queries = mixed_queries(&vectors, dim, 10, 8);
@@ -137,10 +121,7 @@ fn ties_and_duplicates_match_scan() {
     assert_matches_scan(&index, &queries, &KS, "lattice with duplicates");
 
     let probe = linear_top_k(&vectors, dim, &queries[..dim], 50).unwrap();
-    assert!(
-        has_tie(&probe),
-        "the lattice data should produce tied distances"
-    );
+    assert!(has_tie(&probe), "the lattice data should produce tied distances");
 }
 
 #[test]
@@ -164,10 +145,7 @@ fn many_identical_vectors_match_scan() {
 
     let result = index.search(&distinct[..dim], 250).unwrap();
     let zeros = result.iter().filter(|n| n.distance == 0.0).count();
-    assert_eq!(
-        zeros, 201,
-        "the vector and its 200 copies are all at distance 0"
-    );
+    assert_eq!(zeros, 201, "the vector and its 200 copies are all at distance 0");
 }
 
 #[test]
@@ -225,9 +203,7 @@ fn k_zero_returns_nothing() {
     let index = TreeIndex::<_, 16>::fit(&vectors[..], dim, &FitOptions::default()).unwrap();
 
     assert!(index.search(&vectors[..dim], 0).unwrap().is_empty());
-    assert!(linear_top_k(&vectors, dim, &vectors[..dim], 0)
-        .unwrap()
-        .is_empty());
+    assert!(linear_top_k(&vectors, dim, &vectors[..dim], 0).unwrap().is_empty());
 }
 
 #[test]
@@ -264,28 +240,15 @@ fn search_within_matches_filtered_scan() {
 
     for (q, query) in queries.chunks_exact(dim).enumerate() {
         let all = linear_top_k(&vectors, dim, query, vectors.len()).unwrap();
-        let limits = [
-            0.0,
-            all[0].distance,
-            all[10].distance,
-            all[200].distance,
-            10.0,
-        ];
+        let limits = [0.0, all[0].distance, all[10].distance, all[200].distance, 10.0];
 
         for max_distance in limits {
             for k in KS {
-                let expected: Vec<Neighbour> = all
-                    .iter()
-                    .copied()
-                    .filter(|n| n.distance <= max_distance)
-                    .take(k)
-                    .collect();
+                let expected: Vec<Neighbour> =
+                    all.iter().copied().filter(|n| n.distance <= max_distance).take(k).collect();
                 let actual = index.search_within(query, k, max_distance).unwrap();
 
-                assert_eq!(
-                    actual, expected,
-                    "query {q}, k = {k}, max_distance = {max_distance}"
-                );
+                assert_eq!(actual, expected, "query {q}, k = {k}, max_distance = {max_distance}");
             }
         }
     }
@@ -305,10 +268,7 @@ fn restored_index_matches_original() {
     assert_eq!(restored.coordinates(), original.coordinates());
     let queries = mixed_queries(&vectors, dim, 5, 22);
     for query in queries.chunks_exact(dim) {
-        assert_eq!(
-            restored.search(query, 10).unwrap(),
-            original.search(query, 10).unwrap()
-        );
+        assert_eq!(restored.search(query, 10).unwrap(), original.search(query, 10).unwrap());
     }
 }
 
@@ -317,24 +277,12 @@ fn coordinates_from_other_basis_are_rejected() {
     let dim = 128;
     let vectors = clustered(1000, dim, Clusters::default(), 23);
     let index = TreeIndex::<_, 16>::fit(&vectors[..], dim, &FitOptions::default()).unwrap();
-    let other_options = FitOptions {
-        seed: 99,
-        sample_size: 100,
-        ..FitOptions::default()
-    };
+    let other_options = FitOptions { seed: 99, sample_size: 100, ..FitOptions::default() };
     let other = TreeIndex::<_, 16>::fit(&vectors[..], dim, &other_options).unwrap();
 
-    let error = TreeIndex::from_coordinates(
-        &vectors[..],
-        index.projection().clone(),
-        other.coordinates(),
-    )
-    .unwrap_err();
+    let error = TreeIndex::from_coordinates(&vectors[..], index.projection().clone(), other.coordinates()).unwrap_err();
 
-    assert!(
-        matches!(error, SearchError::CoordinatesMismatch { row: 0, .. }),
-        "{error}"
-    );
+    assert!(matches!(error, SearchError::CoordinatesMismatch { row: 0, .. }), "{error}");
 }
 
 #[test]
@@ -344,20 +292,9 @@ fn coordinates_of_wrong_length_are_rejected() {
     let index = TreeIndex::<_, 16>::fit(&vectors[..], dim, &FitOptions::default()).unwrap();
     let short = &index.coordinates()[..16 * 99];
 
-    let error =
-        TreeIndex::from_coordinates(&vectors[..], index.projection().clone(), short).unwrap_err();
+    let error = TreeIndex::from_coordinates(&vectors[..], index.projection().clone(), short).unwrap_err();
 
-    assert!(
-        matches!(
-            error,
-            SearchError::CoordinatesShape {
-                len: 1584,
-                count: 100,
-                projected: 16
-            }
-        ),
-        "{error}"
-    );
+    assert!(matches!(error, SearchError::CoordinatesShape { len: 1584, count: 100, projected: 16 }), "{error}");
 }
 
 #[test]
@@ -367,35 +304,17 @@ fn invalid_queries_are_rejected() {
     let index = TreeIndex::<_, 16>::fit(&vectors[..], dim, &FitOptions::default()).unwrap();
 
     let short = index.search(&vectors[..dim - 1], 1).unwrap_err();
-    assert!(
-        matches!(
-            short,
-            SearchError::QueryDimensionMismatch {
-                expected: 64,
-                actual: 63
-            }
-        ),
-        "{short}"
-    );
+    assert!(matches!(short, SearchError::QueryDimensionMismatch { expected: 64, actual: 63 }), "{short}");
 
     let mut nan_query = vectors[..dim].to_vec();
     nan_query[7] = f32::NAN;
     let nan = index.search(&nan_query, 1).unwrap_err();
-    assert!(
-        matches!(nan, SearchError::NonFiniteQuery { position: 7, .. }),
-        "{nan}"
-    );
+    assert!(matches!(nan, SearchError::NonFiniteQuery { position: 7, .. }), "{nan}");
     let nan_scan = linear_top_k(&vectors, dim, &nan_query, 1).unwrap_err();
-    assert!(
-        matches!(nan_scan, SearchError::NonFiniteQuery { position: 7, .. }),
-        "{nan_scan}"
-    );
+    assert!(matches!(nan_scan, SearchError::NonFiniteQuery { position: 7, .. }), "{nan_scan}");
 
     let negative = index.search_within(&vectors[..dim], 1, -1.0).unwrap_err();
-    assert!(
-        matches!(negative, SearchError::InvalidMaxDistance(_)),
-        "{negative}"
-    );
+    assert!(matches!(negative, SearchError::InvalidMaxDistance(_)), "{negative}");
 }
 
 #[test]
@@ -405,30 +324,14 @@ fn invalid_vectors_are_rejected() {
     let options = FitOptions::default();
 
     let ragged = TreeIndex::<_, 16>::fit(&vectors[..vectors.len() - 1], dim, &options).unwrap_err();
-    assert!(
-        matches!(ragged, SearchError::RaggedVectors { len: 6399, dim: 64 }),
-        "{ragged}"
-    );
+    assert!(matches!(ragged, SearchError::RaggedVectors { len: 6399, dim: 64 }), "{ragged}");
 
     let mut with_nan = vectors.clone();
     with_nan[30 * dim + 5] = f32::NAN;
     let fit_error = TreeIndex::<_, 16>::fit(&with_nan[..], dim, &options).unwrap_err();
-    assert!(
-        matches!(
-            fit_error,
-            SearchError::NonFiniteVector {
-                row: 30,
-                position: 5,
-                ..
-            }
-        ),
-        "{fit_error}"
-    );
+    assert!(matches!(fit_error, SearchError::NonFiniteVector { row: 30, position: 5, .. }), "{fit_error}");
 
     let projection = fashion_search::Projection::<16>::fit(&vectors, dim, &options).unwrap();
     let build_error = TreeIndex::build(&with_nan[..], projection).unwrap_err();
-    assert!(
-        matches!(build_error, SearchError::NonFiniteCoordinates { row: 30 }),
-        "{build_error}"
-    );
+    assert!(matches!(build_error, SearchError::NonFiniteCoordinates { row: 30 }), "{build_error}");
 }

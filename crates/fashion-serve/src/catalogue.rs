@@ -55,11 +55,8 @@ impl Catalogue {
 
         let url_paths: Vec<Option<String>> =
             index.store().records().iter().map(|record| url_path(&record.path)).collect();
-        let records = url_paths
-            .iter()
-            .enumerate()
-            .filter_map(|(position, path)| Some((path.clone()?, position)))
-            .collect();
+        let records =
+            url_paths.iter().enumerate().filter_map(|(position, path)| Some((path.clone()?, position))).collect();
         let skipped = url_paths.iter().filter(|path| path.is_none()).count();
         if skipped > 0 {
             log::warn!("{skipped} catalogue paths are not UTF-8 and cannot be shown on the page");
@@ -110,7 +107,10 @@ impl Catalogue {
             .map_err(|error| ApiError::not_found(format!("{requested}: catalogue image is missing: {error}")))?;
         if !canonical.starts_with(&self.root) {
             log::debug!("{}: resolves to {}, outside the catalogue", full.display(), canonical.display());
-            return Err(ApiError::new(StatusCode::FORBIDDEN, format!("{requested}: links outside the catalogue folder")));
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!("{requested}: links outside the catalogue folder"),
+            ));
         }
         Ok(canonical)
     }

@@ -41,7 +41,7 @@ impl SearchEngine {
         let model_error = |path: &Path, source| StartError::Model {
             path: path.to_owned(),
             architecture: fingerprint.architecture.clone(),
-            source,
+            source: Box::new(source),
         };
         let architecture: Architecture =
             fingerprint.architecture.parse().map_err(|source| model_error(index_path, source))?;
@@ -51,9 +51,10 @@ impl SearchEngine {
         if actual != fingerprint.weights_sha256 {
             return Err(StartError::WeightsMismatch { path: weights, actual, expected: fingerprint.weights_sha256 });
         }
-        let embedder =
-            Embedder::load(architecture, &weights, &fingerprint.resize).map_err(|source| model_error(&weights, source))?;
-        let resize = parse_resize_mode(&fingerprint.resize).ok_or_else(|| StartError::ResizeMode(fingerprint.resize.clone()))?;
+        let embedder = Embedder::load(architecture, &weights, &fingerprint.resize)
+            .map_err(|source| model_error(&weights, source))?;
+        let resize =
+            parse_resize_mode(&fingerprint.resize).ok_or_else(|| StartError::ResizeMode(fingerprint.resize.clone()))?;
 
         Ok(Self { index, embedder, resize, decode, weights })
     }

@@ -25,8 +25,9 @@ pub enum StartError {
     Model {
         path: PathBuf,
         architecture: String,
+        /// Boxed, because the embedding error is far larger than the other variants.
         #[source]
-        source: fashion_core::EmbedError,
+        source: Box<fashion_core::EmbedError>,
     },
 
     #[error(

@@ -104,9 +104,7 @@ async fn log_request(request: Request, next: Next) -> Response {
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|error| ApiError::internal("request worker failed", &error))?
+    tokio::task::spawn_blocking(work).await.map_err(|error| ApiError::internal("request worker failed", &error))?
 }
 
 #[derive(Debug, Serialize, Deserialize, PartialEq)]
@@ -164,10 +162,14 @@ async fn search_upload(
 
 /// `GET /api/search/{sha256}`: searches again with a stored upload, so that
 /// a reloaded page shows the same results and their ratings.
-async fn search_stored(State(state): State<Shared>, UrlPath(sha256): UrlPath<String>) -> Result<Json<SearchResponse>, ApiError> {
+async fn search_stored(
+    State(state): State<Shared>,
+    UrlPath(sha256): UrlPath<String>,
+) -> Result<Json<SearchResponse>, ApiError> {
     let response = blocking(move || {
         let path = state.uploads.find(&sha256).ok_or_else(|| missing_upload(&sha256))?;
-        let photo = std::fs::read(&path).map_err(|error| ApiError::internal("cannot read the stored upload", &error))?;
+        let photo =
+            std::fs::read(&path).map_err(|error| ApiError::internal("cannot read the stored upload", &error))?;
         run_search(&state, &sha256, &photo)
     })
     .await?;
@@ -182,8 +184,9 @@ fn missing_upload(sha256: &str) -> ApiError {
 
 /// Reads the `photo` field, rejecting it with 413 once it passes `max_bytes`.
 async fn read_photo(mut multipart: Multipart, max_bytes: usize) -> Result<Vec<u8>, ApiError> {
-    let multipart_error =
-        |error: axum::extract::multipart::MultipartError| ApiError::new(error.status(), format!("invalid upload: {}", error.body_text()));
+    let multipart_error = |error: axum::extract::multipart::MultipartError| {
+        ApiError::new(error.status(), format!("invalid upload: {}", error.body_text()))
+    };
 
     while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
         if field.name() != Some(PHOTO_FIELD) {
@@ -208,10 +211,8 @@ async fn read_photo(mut multipart: Multipart, max_bytes: usize) -> Result<Vec<u8
 /// Searches with `photo` and attaches labels and the stored ratings.
 fn run_search(state: &AppState, sha256: &str, photo: &[u8]) -> Result<SearchResponse, ApiError> {
     let hits = state.engine.search(photo, state.k)?;
-    let ratings = state
-        .ratings
-        .latest_for_query(sha256)
-        .map_err(|error| ApiError::internal("cannot read ratings", &error))?;
+    let ratings =
+        state.ratings.latest_for_query(sha256).map_err(|error| ApiError::internal("cannot read ratings", &error))?;
 
     let results = hits
         .iter()
@@ -255,8 +256,8 @@ async fn add_rating(
     State(state): State<Shared>,
     request: Result<Json<RatingRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(request) =
-        request.map_err(|rejection| ApiError::new(rejection.status(), format!("invalid rating: {}", rejection.body_text())))?;
+    let Json(request) = request
+        .map_err(|rejection| ApiError::new(rejection.status(), format!("invalid rating: {}", rejection.body_text())))?;
 
     let stars = u8::try_from(request.stars)
         .ok()
@@ -279,8 +280,14 @@ async fn add_rating(
         if state.uploads.find(&rating.query_sha256).is_none() {
             return Err(missing_upload(&rating.query_sha256));
         }
-        let id = state.ratings.insert(&rating).map_err(|error| ApiError::internal("cannot store the rating", &error))?;
-        log::debug!("rating {id}: {} stars for {:?} of query {}", rating.stars, rating.result_path, rating.query_sha256);
+        let id =
+            state.ratings.insert(&rating).map_err(|error| ApiError::internal("cannot store the rating", &error))?;
+        log::debug!(
+            "rating {id}: {} stars for {:?} of query {}",
+            rating.stars,
+            rating.result_path,
+            rating.query_sha256
+        );
         Ok(id)
     })
     .await?;
@@ -327,7 +334,8 @@ async fn catalogue_image(
     State(state): State<Shared>,
     path: Result<UrlPath<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let UrlPath(path) = path.map_err(|rejection| ApiError::bad_request(format!("invalid catalogue path: {}", rejection.body_text())))?;
+    let UrlPath(path) =
+        path.map_err(|rejection| ApiError::bad_request(format!("invalid catalogue path: {}", rejection.body_text())))?;
     blocking(move || {
         let file = state.catalogue.resolve(&path)?;
         let bytes = std::fs::read(&file).map_err(|error| ApiError::internal("cannot read catalogue image", &error))?;
@@ -340,7 +348,8 @@ async fn catalogue_image(
 async fn upload_image(State(state): State<Shared>, UrlPath(sha256): UrlPath<String>) -> Result<Response, ApiError> {
     blocking(move || {
         let file = state.uploads.find(&sha256).ok_or_else(|| missing_upload(&sha256))?;
-        let bytes = std::fs::read(&file).map_err(|error| ApiError::internal("cannot read the stored upload", &error))?;
+        let bytes =
+            std::fs::read(&file).map_err(|error| ApiError::internal("cannot read the stored upload", &error))?;
         Ok(image_response(&file, bytes, "private, max-age=3600"))
     })
     .await

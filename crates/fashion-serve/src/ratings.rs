@@ -111,8 +111,8 @@ impl RatingsDb {
     /// Returns every rating, oldest first.
     pub fn all(&self) -> Result<Vec<StoredRating>, RatingsError> {
         self.with_connection(|connection| {
-            let mut statement = connection
-                .prepare("SELECT id, query_sha256, result_path, stars, rated_at FROM ratings ORDER BY id")?;
+            let mut statement =
+                connection.prepare("SELECT id, query_sha256, result_path, stars, rated_at FROM ratings ORDER BY id")?;
             let rows = statement.query_map([], |row| {
                 Ok(StoredRating {
                     id: row.get(0)?,

@@ -73,7 +73,8 @@ impl AppState {
     /// Loads the index, model, labels, ratings database and upload folder.
     /// Blocks for as long as the model takes to load.
     pub fn load(config: &ServeConfig) -> Result<Self, StartError> {
-        let decode = DecodeOptions { max_pixels: config.max_pixels, max_file_bytes: Some(config.max_upload_bytes as u64) };
+        let decode =
+            DecodeOptions { max_pixels: config.max_pixels, max_file_bytes: Some(config.max_upload_bytes as u64) };
         let engine = SearchEngine::load(&config.index, config.weights.as_deref(), decode)?;
         let catalogue = Catalogue::load(engine.index())?;
         let ratings = RatingsDb::open(&config.ratings)?;

@@ -123,7 +123,7 @@ impl UploadDir {
         }
 
         // Newest first: everything past the age limit or past max_files goes.
-        files.sort_by(|a, b| b.0.cmp(&a.0));
+        files.sort_by_key(|(modified, _)| std::cmp::Reverse(*modified));
         let mut deleted = 0;
         for (position, (modified, path)) in files.iter().enumerate() {
             let age = now.duration_since(*modified).unwrap_or_default();

@@ -107,7 +107,8 @@ async fn ratings_survive_restart() {
     server.stop().await.unwrap();
 
     let server = start_server(&fixture.config).await;
-    let again: Value = reqwest::get(url(server.addr, &format!("/api/search/{sha256}"))).await.unwrap().json().await.unwrap();
+    let again: Value =
+        reqwest::get(url(server.addr, &format!("/api/search/{sha256}"))).await.unwrap().json().await.unwrap();
     assert_eq!(again["set_stars"], 5);
     assert_eq!(again["results"][1]["path"], second.as_str());
     assert_eq!(again["results"][1]["stars"], 4, "the latest rating of a result is shown");
@@ -139,7 +140,8 @@ async fn bad_uploads_rejected_without_writes() {
     let server = start_server(&fixture.config).await;
     let before = fixture.written_state();
 
-    let message = expect_error(upload(server.addr, photo.clone(), "big.jpg").await, StatusCode::PAYLOAD_TOO_LARGE).await;
+    let message =
+        expect_error(upload(server.addr, photo.clone(), "big.jpg").await, StatusCode::PAYLOAD_TOO_LARGE).await;
     assert!(message.contains("limit"), "{message}");
 
     // Far past the body limit, so axum rejects the request body itself.
@@ -157,7 +159,8 @@ async fn bad_uploads_rejected_without_writes() {
     expect_error(upload(server.addr, Vec::new(), "empty.jpg").await, StatusCode::BAD_REQUEST).await;
 
     let wrong_field = Form::new().part("file", Part::bytes(photo.clone()).file_name("a.jpg"));
-    let response = reqwest::Client::new().post(url(server.addr, "/api/search")).multipart(wrong_field).send().await.unwrap();
+    let response =
+        reqwest::Client::new().post(url(server.addr, "/api/search")).multipart(wrong_field).send().await.unwrap();
     let message = expect_error(response, StatusCode::BAD_REQUEST).await;
     assert!(message.contains("photo"), "{message}");
 

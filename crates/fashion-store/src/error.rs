@@ -45,28 +45,15 @@ pub enum StoreError {
 
     /// The file was written in a format version that this build cannot read.
     #[error("{}: written by format version {found}, this build reads version {supported}; rebuild the index with `fashion-index build`", .path.display())]
-    UnsupportedVersion {
-        path: PathBuf,
-        found: u32,
-        supported: u32,
-    },
+    UnsupportedVersion { path: PathBuf, found: u32, supported: u32 },
 
     /// The file ends before the data that its own fields describe.
     #[error("{}: truncated: the file has {len} bytes, but the store needs at least {expected}; rebuild it with `fashion-index build`", .path.display())]
-    Truncated {
-        path: PathBuf,
-        len: u64,
-        expected: u64,
-    },
+    Truncated { path: PathBuf, len: u64, expected: u64 },
 
     /// A stored CRC-32 does not match the bytes that it covers.
     #[error("{}: checksum mismatch: the file is corrupt; rebuild it with `fashion-index build`", .path.display())]
-    ChecksumMismatch {
-        path: PathBuf,
-        region: ChecksumRegion,
-        stored: u32,
-        computed: u32,
-    },
+    ChecksumMismatch { path: PathBuf, region: ChecksumRegion, stored: u32, computed: u32 },
 
     /// The structure decodes, but its parts disagree, for example a vector
     /// blob whose length is not count x dimension x 4 bytes.
@@ -85,11 +72,7 @@ pub enum StoreError {
 
     /// The store was built with another model than the caller expects.
     #[error("{}: the index was built with model {found}, but this run uses model {expected}; rebuild the index with `fashion-index build`", .path.display())]
-    FingerprintMismatch {
-        path: PathBuf,
-        expected: String,
-        found: String,
-    },
+    FingerprintMismatch { path: PathBuf, expected: String, found: String },
 
     /// The journal on disk belongs to a build with another model, catalogue or
     /// dimension.
@@ -143,9 +126,5 @@ pub(crate) fn io_error<'a>(
     operation: &'static str,
     path: &'a std::path::Path,
 ) -> impl Fn(io::Error) -> StoreError + 'a {
-    move |source| StoreError::Io {
-        operation,
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| StoreError::Io { operation, path: path.to_path_buf(), source }
 }

@@ -91,8 +91,7 @@ impl Prelude {
         put_u32(&mut bytes, HEADER_CHECKSUM_OFFSET, self.header_checksum);
         put_u32(&mut bytes, HEADER_LEN_OFFSET, self.header_len);
         bytes[FILE_LEN_OFFSET] = MARKER_UINT64;
-        bytes[FILE_LEN_OFFSET + 1..FILE_LEN_OFFSET + 9]
-            .copy_from_slice(&self.file_len.to_be_bytes());
+        bytes[FILE_LEN_OFFSET + 1..FILE_LEN_OFFSET + 9].copy_from_slice(&self.file_len.to_be_bytes());
         put_u32(&mut bytes, PAYLOAD_CHECKSUM_OFFSET, self.payload_checksum);
 
         bytes
@@ -179,11 +178,7 @@ fn bin_header_len(len: u32) -> usize {
 /// Writes the framing of a blob at `offset`: the 2-element array marker, the
 /// padding bin, and the data bin's marker and length. The caller writes the
 /// `data_len` data bytes next.
-pub(crate) fn write_blob_framing(
-    out: &mut impl Write,
-    offset: u64,
-    data_len: u32,
-) -> io::Result<()> {
+pub(crate) fn write_blob_framing(out: &mut impl Write, offset: u64, data_len: u32) -> io::Result<()> {
     let padding_len = blob_padding_len(offset, data_len);
     log::debug!("blob of {data_len} bytes at offset {offset}: {padding_len} bytes of padding");
 
@@ -199,21 +194,13 @@ pub(crate) fn f32_le_bytes(values: &[f32]) -> Cow<'_, [u8]> {
     if cfg!(target_endian = "little") {
         Cow::Borrowed(bytemuck::cast_slice(values))
     } else {
-        Cow::Owned(
-            values
-                .iter()
-                .flat_map(|value| value.to_le_bytes())
-                .collect(),
-        )
+        Cow::Owned(values.iter().flat_map(|value| value.to_le_bytes()).collect())
     }
 }
 
 /// Decodes little-endian f32 values. A trailing partial value is ignored.
 pub(crate) fn f32_from_le_bytes(bytes: &[u8]) -> Vec<f32> {
-    bytes
-        .chunks_exact(4)
-        .map(|value| f32::from_le_bytes(value.try_into().expect("chunks of 4 bytes")))
-        .collect()
+    bytes.chunks_exact(4).map(|value| f32::from_le_bytes(value.try_into().expect("chunks of 4 bytes"))).collect()
 }
 
 /// A position in a store's bytes, advanced by the MessagePack values read.
@@ -295,9 +282,7 @@ impl<'a> Cursor<'a> {
         let start = self.offset;
         let len = self.read_array_len(what)?;
         if len != 2 {
-            return Err(format!(
-                "the {what} at byte {start} is an array of {len} elements, expected [padding, data]"
-            ));
+            return Err(format!("the {what} at byte {start} is an array of {len} elements, expected [padding, data]"));
         }
 
         self.read_bin(what)?;
@@ -339,20 +324,12 @@ mod tests {
 
     #[test]
     fn prelude_is_valid_messagepack() {
-        let bytes = Prelude {
-            version: 1,
-            header_checksum: 2,
-            header_len: 3,
-            file_len: 4,
-            payload_checksum: 5,
-        }
-        .encode();
+        let bytes =
+            Prelude { version: 1, header_checksum: 2, header_len: 3, file_len: 4, payload_checksum: 5 }.encode();
         let mut reader = &bytes[1..];
 
         let magic: serde_bytes::ByteBuf = rmp_serde::decode::from_read(&mut reader).unwrap();
-        let fields: Vec<u64> = (0..5)
-            .map(|_| rmp_serde::decode::from_read(&mut reader).unwrap())
-            .collect();
+        let fields: Vec<u64> = (0..5).map(|_| rmp_serde::decode::from_read(&mut reader).unwrap()).collect();
 
         assert_eq!(magic.as_slice(), &MAGIC);
         assert_eq!(fields, [1, 2, 3, 4, 5]);
@@ -366,11 +343,7 @@ mod tests {
                 let mut bytes = vec![0xff; offset as usize];
                 write_blob_framing(&mut bytes, offset, data_len).unwrap();
 
-                assert_eq!(
-                    bytes.len() % BLOB_ALIGNMENT,
-                    0,
-                    "offset {offset}, data length {data_len}"
-                );
+                assert_eq!(bytes.len() % BLOB_ALIGNMENT, 0, "offset {offset}, data length {data_len}");
 
                 bytes.resize(bytes.len() + data_len as usize, 0);
                 let mut cursor = Cursor::new(&bytes, offset as usize);

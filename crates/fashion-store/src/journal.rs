@@ -116,12 +116,9 @@ impl Journal {
     pub fn create(path: impl AsRef<Path>, spec: &StoreSpec<'_>) -> Result<Journal, StoreError> {
         let path = path.as_ref();
 
-        let header = encode_header(spec).map_err(|detail| StoreError::InvalidInput {
-            path: path.to_path_buf(),
-            detail,
-        })?;
-        let mut bytes =
-            Vec::with_capacity(PREFIX_LEN as usize + FRAME_HEADER_LEN as usize + header.len());
+        let header =
+            encode_header(spec).map_err(|detail| StoreError::InvalidInput { path: path.to_path_buf(), detail })?;
+        let mut bytes = Vec::with_capacity(PREFIX_LEN as usize + FRAME_HEADER_LEN as usize + header.len());
         bytes.extend_from_slice(&JOURNAL_MAGIC);
         bytes.extend_from_slice(&JOURNAL_VERSION.to_le_bytes());
         push_frame(&mut bytes, &header);
@@ -130,19 +127,12 @@ impl Journal {
         temp.write_all(&bytes)
             .and_then(|()| temp.as_file().sync_all())
             .map_err(io_error("write the temporary file for", path))?;
-        let file = temp
-            .persist(path)
-            .map_err(|err| io_error("rename the temporary file to", path)(err.error))?;
+        let file = temp.persist(path).map_err(|err| io_error("rename the temporary file to", path)(err.error))?;
         let dir = parent_dir(path);
         sync_dir(dir).map_err(io_error("sync the directory", dir))?;
 
         log::debug!("created the journal {}", path.display());
-        Ok(Journal {
-            path: path.to_path_buf(),
-            file,
-            dim: spec.dim,
-            end: bytes.len() as u64,
-        })
+        Ok(Journal { path: path.to_path_buf(), file, dim: spec.dim, end: bytes.len() as u64 })
     }
 
     /// Opens an existing journal, checks that it belongs to the build that
@@ -151,33 +141,19 @@ impl Journal {
     /// A torn tail is dropped and cut off the file, so that the next append
     /// follows the last complete entry. A damaged entry in the middle of the
     /// file looks like a torn tail, so it is dropped with all entries after it.
-    pub fn open(
-        path: impl AsRef<Path>,
-        spec: &StoreSpec<'_>,
-    ) -> Result<(Journal, Recovery), StoreError> {
+    pub fn open(path: impl AsRef<Path>, spec: &StoreSpec<'_>) -> Result<(Journal, Recovery), StoreError> {
         let path = path.as_ref();
         let read_error = io_error("read", path);
 
-        let file = File::options()
-            .read(true)
-            .write(true)
-            .open(path)
-            .map_err(io_error("open", path))?;
-        let len = file
-            .metadata()
-            .map_err(io_error("read the metadata of", path))?
-            .len();
+        let file = File::options().read(true).write(true).open(path).map_err(io_error("open", path))?;
+        let len = file.metadata().map_err(io_error("read the metadata of", path))?.len();
         let mut reader = BufReader::with_capacity(1 << 20, &file);
 
         read_prefix(path, &mut reader, len)?;
         let header = match read_frame(&mut reader, len - PREFIX_LEN).map_err(&read_error)? {
             Frame::Complete(payload) => payload,
             Frame::End | Frame::Torn(_) => {
-                return Err(unreadable(
-                    path,
-                    "the header is missing or damaged".to_owned(),
-                    None,
-                ))
+                return Err(unreadable(path, "the header is missing or damaged".to_owned(), None))
             }
         };
         check_header(path, &header, spec)?;
@@ -206,42 +182,20 @@ impl Journal {
 
         let dropped_bytes = len - end;
         if dropped_bytes > 0 {
-            file.set_len(end)
-                .and_then(|()| file.sync_all())
-                .map_err(io_error("cut the torn tail off", path))?;
+            file.set_len(end).and_then(|()| file.sync_all()).map_err(io_error("cut the torn tail off", path))?;
         }
 
-        log::debug!(
-            "opened the journal {}: {} entries, {dropped_bytes} bytes dropped",
-            path.display(),
-            entries.len()
-        );
-        let journal = Journal {
-            path: path.to_path_buf(),
-            file,
-            dim: spec.dim,
-            end,
-        };
-        Ok((
-            journal,
-            Recovery {
-                entries,
-                dropped_bytes,
-            },
-        ))
+        log::debug!("opened the journal {}: {} entries, {dropped_bytes} bytes dropped", path.display(), entries.len());
+        let journal = Journal { path: path.to_path_buf(), file, dim: spec.dim, end };
+        Ok((journal, Recovery { entries, dropped_bytes }))
     }
 
     /// Opens the journal at `path` like [`open`](Self::open), or creates an
     /// empty one if no file exists there.
-    pub fn open_or_create(
-        path: impl AsRef<Path>,
-        spec: &StoreSpec<'_>,
-    ) -> Result<(Journal, Recovery), StoreError> {
+    pub fn open_or_create(path: impl AsRef<Path>, spec: &StoreSpec<'_>) -> Result<(Journal, Recovery), StoreError> {
         let path = path.as_ref();
         match Journal::open(path, spec) {
-            Err(err) if err.is_not_found() => {
-                Ok((Journal::create(path, spec)?, Recovery::default()))
-            }
+            Err(err) if err.is_not_found() => Ok((Journal::create(path, spec)?, Recovery::default())),
             result => result,
         }
     }
@@ -257,19 +211,13 @@ impl Journal {
     /// fails, the partial frame is cut off again so that later appends stay
     /// readable.
     pub fn append(&mut self, records: &[Record], vectors: &[f32]) -> Result<(), StoreError> {
-        let frame =
-            self.encode_frame(records, vectors)
-                .map_err(|detail| StoreError::InvalidInput {
-                    path: self.path.clone(),
-                    detail,
-                })?;
+        let frame = self
+            .encode_frame(records, vectors)
+            .map_err(|detail| StoreError::InvalidInput { path: self.path.clone(), detail })?;
 
         if let Err(err) = self.write_at_end(&frame) {
             if let Err(cut_err) = self.file.set_len(self.end) {
-                log::warn!(
-                    "{}: failed to cut off a partial entry after a write error: {cut_err}",
-                    self.path.display()
-                );
+                log::warn!("{}: failed to cut off a partial entry after a write error: {cut_err}", self.path.display());
             }
             return Err(io_error("append to", &self.path)(err));
         }
@@ -304,16 +252,11 @@ impl Journal {
         let encoded_records = records
             .iter()
             .map(|record| {
-                RecordRef::new(record).ok_or_else(|| {
-                    format!("the path {} is not valid Unicode", record.path.display())
-                })
+                RecordRef::new(record).ok_or_else(|| format!("the path {} is not valid Unicode", record.path.display()))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let vector_bytes = f32_le_bytes(vectors);
-        let entry = EntryRef {
-            records: encoded_records,
-            vectors: &vector_bytes,
-        };
+        let entry = EntryRef { records: encoded_records, vectors: &vector_bytes };
         let payload = rmp_serde::to_vec(&entry).expect("records and bytes always encode");
 
         if u32::try_from(payload.len()).is_err() {
@@ -335,12 +278,8 @@ impl Journal {
 }
 
 fn encode_header(spec: &StoreSpec<'_>) -> Result<Vec<u8>, String> {
-    let catalogue_root = path_to_bytes(spec.catalogue_root).ok_or_else(|| {
-        format!(
-            "the catalogue root {} is not valid Unicode",
-            spec.catalogue_root.display()
-        )
-    })?;
+    let catalogue_root = path_to_bytes(spec.catalogue_root)
+        .ok_or_else(|| format!("the catalogue root {} is not valid Unicode", spec.catalogue_root.display()))?;
     if spec.dim == 0 {
         return Err("the dimension is 0".to_owned());
     }
@@ -367,9 +306,7 @@ fn read_frame(reader: &mut impl Read, remaining: u64) -> io::Result<Frame> {
         return Ok(Frame::End);
     }
     if remaining < FRAME_HEADER_LEN {
-        return Ok(Frame::Torn(format!(
-            "{remaining} bytes are too few for a frame header"
-        )));
+        return Ok(Frame::Torn(format!("{remaining} bytes are too few for a frame header")));
     }
 
     let mut frame_header = [0u8; FRAME_HEADER_LEN as usize];
@@ -378,18 +315,13 @@ fn read_frame(reader: &mut impl Read, remaining: u64) -> io::Result<Frame> {
     let checksum = u32::from_le_bytes(frame_header[4..].try_into().expect("4 bytes"));
 
     if u64::from(len) > remaining - FRAME_HEADER_LEN {
-        return Ok(Frame::Torn(format!(
-            "the frame has {len} bytes, but only {} remain",
-            remaining - FRAME_HEADER_LEN
-        )));
+        return Ok(Frame::Torn(format!("the frame has {len} bytes, but only {} remain", remaining - FRAME_HEADER_LEN)));
     }
 
     let mut payload = vec![0; len as usize];
     reader.read_exact(&mut payload)?;
     if crc32fast::hash(&payload) != checksum {
-        return Ok(Frame::Torn(
-            "the frame's checksum does not match".to_owned(),
-        ));
+        return Ok(Frame::Torn("the frame's checksum does not match".to_owned()));
     }
     Ok(Frame::Complete(payload))
 }
@@ -398,22 +330,14 @@ fn read_frame(reader: &mut impl Read, remaining: u64) -> io::Result<Frame> {
 fn read_prefix(path: &Path, reader: &mut impl Read, len: u64) -> Result<(), StoreError> {
     let mut prefix = [0u8; PREFIX_LEN as usize];
     let available = len.min(PREFIX_LEN) as usize;
-    reader
-        .read_exact(&mut prefix[..available])
-        .map_err(io_error("read", path))?;
+    reader.read_exact(&mut prefix[..available]).map_err(io_error("read", path))?;
 
     let magic_len = available.min(JOURNAL_MAGIC.len());
     if prefix[..magic_len] != JOURNAL_MAGIC[..magic_len] || available == 0 {
-        return Err(StoreError::NotAJournal {
-            path: path.to_path_buf(),
-        });
+        return Err(StoreError::NotAJournal { path: path.to_path_buf() });
     }
     if available < PREFIX_LEN as usize {
-        return Err(unreadable(
-            path,
-            format!("the file ends after {len} bytes, inside the header"),
-            None,
-        ));
+        return Err(unreadable(path, format!("the file ends after {len} bytes, inside the header"), None));
     }
 
     let version = u32::from_le_bytes(prefix[8..].try_into().expect("4 bytes"));
@@ -439,11 +363,7 @@ fn check_header(path: &Path, payload: &[u8], spec: &StoreSpec<'_>) -> Result<(),
     };
 
     if header.fingerprint != spec.fingerprint {
-        return Err(mismatch(
-            "model fingerprint",
-            spec.fingerprint.to_owned(),
-            header.fingerprint,
-        ));
+        return Err(mismatch("model fingerprint", spec.fingerprint.to_owned(), header.fingerprint));
     }
 
     let expected_root = path_to_bytes(spec.catalogue_root);
@@ -452,30 +372,17 @@ fn check_header(path: &Path, payload: &[u8], spec: &StoreSpec<'_>) -> Result<(),
             Ok(root) => root.display().to_string(),
             Err(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         };
-        return Err(mismatch(
-            "catalogue root",
-            spec.catalogue_root.display().to_string(),
-            found,
-        ));
+        return Err(mismatch("catalogue root", spec.catalogue_root.display().to_string(), found));
     }
 
     if header.dim != spec.dim as u64 {
-        return Err(mismatch(
-            "dimension",
-            spec.dim.to_string(),
-            header.dim.to_string(),
-        ));
+        return Err(mismatch("dimension", spec.dim.to_string(), header.dim.to_string()));
     }
     Ok(())
 }
 
 /// Decodes entry number `index` and checks that it has a vector per record.
-fn decode_entry(
-    path: &Path,
-    payload: &[u8],
-    dim: usize,
-    index: usize,
-) -> Result<JournalEntry, StoreError> {
+fn decode_entry(path: &Path, payload: &[u8], dim: usize, index: usize) -> Result<JournalEntry, StoreError> {
     let entry: EntryBuf = rmp_serde::from_slice(payload)
         .map_err(|err| unreadable(path, format!("entry {index} does not decode"), Some(err)))?;
 
@@ -492,12 +399,8 @@ fn decode_entry(
         ));
     }
 
-    let records = entry
-        .records
-        .into_iter()
-        .map(RecordBuf::into_record)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|bytes| {
+    let records =
+        entry.records.into_iter().map(RecordBuf::into_record).collect::<Result<Vec<_>, _>>().map_err(|bytes| {
             unreadable(
                 path,
                 format!(
@@ -508,16 +411,9 @@ fn decode_entry(
             )
         })?;
 
-    Ok(JournalEntry {
-        records,
-        vectors: f32_from_le_bytes(&entry.vectors),
-    })
+    Ok(JournalEntry { records, vectors: f32_from_le_bytes(&entry.vectors) })
 }
 
 fn unreadable(path: &Path, detail: String, source: Option<rmp_serde::decode::Error>) -> StoreError {
-    StoreError::JournalUnreadable {
-        path: path.to_path_buf(),
-        detail,
-        source,
-    }
+    StoreError::JournalUnreadable { path: path.to_path_buf(), detail, source }
 }

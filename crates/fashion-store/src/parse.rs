@@ -56,10 +56,7 @@ pub(crate) struct SectionEntry {
 
 /// Parses a whole store file. `bytes` must not be empty.
 pub(crate) fn parse(path: &Path, bytes: &[u8], check: PayloadCheck) -> Result<Parsed, StoreError> {
-    let inconsistent = |detail: String| StoreError::Inconsistent {
-        path: path.to_path_buf(),
-        detail,
-    };
+    let inconsistent = |detail: String| StoreError::Inconsistent { path: path.to_path_buf(), detail };
 
     let prelude = parse_prelude(path, bytes)?;
     let header_end = HEADER_OFFSET + prelude.header_len as usize;
@@ -98,37 +95,18 @@ pub(crate) fn parse(path: &Path, bytes: &[u8], check: PayloadCheck) -> Result<Pa
         )));
     }
 
-    Ok(Parsed {
-        header,
-        records,
-        vectors,
-        sections,
-        payload,
-        payload_checksum: prelude.payload_checksum,
-    })
+    Ok(Parsed { header, records, vectors, sections, payload, payload_checksum: prelude.payload_checksum })
 }
 
 /// Computes the CRC-32 of the payload and compares it with the stored one.
-pub(crate) fn check_payload_checksum(
-    path: &Path,
-    payload: &[u8],
-    stored: u32,
-) -> Result<(), StoreError> {
+pub(crate) fn check_payload_checksum(path: &Path, payload: &[u8], stored: u32) -> Result<(), StoreError> {
     let computed = crc32fast::hash(payload);
     if computed == stored {
         return Ok(());
     }
 
-    log::debug!(
-        "{}: payload CRC-32 is {computed:#010x}, the header records {stored:#010x}",
-        path.display()
-    );
-    Err(StoreError::ChecksumMismatch {
-        path: path.to_path_buf(),
-        region: ChecksumRegion::Payload,
-        stored,
-        computed,
-    })
+    log::debug!("{}: payload CRC-32 is {computed:#010x}, the header records {stored:#010x}", path.display());
+    Err(StoreError::ChecksumMismatch { path: path.to_path_buf(), region: ChecksumRegion::Payload, stored, computed })
 }
 
 /// Checks the magic number, the version, the header checksum and the file
@@ -136,11 +114,7 @@ pub(crate) fn check_payload_checksum(
 fn parse_prelude(path: &Path, bytes: &[u8]) -> Result<Prelude, StoreError> {
     let path_buf = || path.to_path_buf();
     let len = bytes.len() as u64;
-    let truncated = |expected: usize| StoreError::Truncated {
-        path: path_buf(),
-        len,
-        expected: expected as u64,
-    };
+    let truncated = |expected: usize| StoreError::Truncated { path: path_buf(), len, expected: expected as u64 };
 
     let prefix_len = bytes.len().min(PREFIX.len());
     if bytes[..prefix_len] != PREFIX[..prefix_len] {
@@ -150,17 +124,11 @@ fn parse_prelude(path: &Path, bytes: &[u8]) -> Result<Prelude, StoreError> {
     let Some(version_bytes) = bytes.get(..VERSION_OFFSET + 5) else {
         return Err(truncated(HEADER_OFFSET));
     };
-    let version_bytes = version_bytes
-        .try_into()
-        .expect("slice of the version field's length");
+    let version_bytes = version_bytes.try_into().expect("slice of the version field's length");
     match format::decode_version(version_bytes) {
         Some(FORMAT_VERSION) => {}
         Some(found) => {
-            return Err(StoreError::UnsupportedVersion {
-                path: path_buf(),
-                found,
-                supported: FORMAT_VERSION,
-            })
+            return Err(StoreError::UnsupportedVersion { path: path_buf(), found, supported: FORMAT_VERSION })
         }
         None => return Err(StoreError::NotAStore { path: path_buf() }),
     }
@@ -168,13 +136,9 @@ fn parse_prelude(path: &Path, bytes: &[u8]) -> Result<Prelude, StoreError> {
     let Some(prelude_bytes) = bytes.get(..HEADER_OFFSET) else {
         return Err(truncated(HEADER_OFFSET));
     };
-    let prelude_bytes: &[u8; HEADER_OFFSET] = prelude_bytes
-        .try_into()
-        .expect("slice of the prelude's length");
-    let prelude = Prelude::decode(prelude_bytes).map_err(|detail| StoreError::Inconsistent {
-        path: path_buf(),
-        detail,
-    })?;
+    let prelude_bytes: &[u8; HEADER_OFFSET] = prelude_bytes.try_into().expect("slice of the prelude's length");
+    let prelude =
+        Prelude::decode(prelude_bytes).map_err(|detail| StoreError::Inconsistent { path: path_buf(), detail })?;
 
     let header_end = HEADER_OFFSET.saturating_add(prelude.header_len as usize);
     let Some(header) = bytes.get(HEADER_OFFSET..header_end) else {
@@ -196,19 +160,12 @@ fn parse_prelude(path: &Path, bytes: &[u8]) -> Result<Prelude, StoreError> {
     }
 
     if len < prelude.file_len {
-        return Err(StoreError::Truncated {
-            path: path_buf(),
-            len,
-            expected: prelude.file_len,
-        });
+        return Err(StoreError::Truncated { path: path_buf(), len, expected: prelude.file_len });
     }
     if len > prelude.file_len {
         return Err(StoreError::Inconsistent {
             path: path_buf(),
-            detail: format!(
-                "the file has {len} bytes, but its header records {}",
-                prelude.file_len
-            ),
+            detail: format!("the file has {len} bytes, but its header records {}", prelude.file_len),
         });
     }
 
@@ -217,21 +174,13 @@ fn parse_prelude(path: &Path, bytes: &[u8]) -> Result<Prelude, StoreError> {
 
 fn decode_header(path: &Path, bytes: &[u8]) -> Result<HeaderFields, StoreError> {
     let mut rest = bytes;
-    let fields = HeaderFields::deserialize(&mut rmp_serde::Deserializer::new(&mut rest)).map_err(
-        |source| StoreError::Decode {
-            path: path.to_path_buf(),
-            part: "header",
-            source,
-        },
-    )?;
+    let fields = HeaderFields::deserialize(&mut rmp_serde::Deserializer::new(&mut rest))
+        .map_err(|source| StoreError::Decode { path: path.to_path_buf(), part: "header", source })?;
 
     if !rest.is_empty() {
         return Err(StoreError::Inconsistent {
             path: path.to_path_buf(),
-            detail: format!(
-                "{} bytes follow the header map inside the header",
-                rest.len()
-            ),
+            detail: format!("{} bytes follow the header map inside the header", rest.len()),
         });
     }
     Ok(fields)
@@ -242,13 +191,10 @@ fn convert_header(prelude: &Prelude, fields: HeaderFields) -> Result<StoreHeader
         return Err("the dimension is 0".to_owned());
     }
 
-    let count = usize::try_from(fields.count)
-        .map_err(|_| format!("the count {} does not fit in memory", fields.count))?;
+    let count =
+        usize::try_from(fields.count).map_err(|_| format!("the count {} does not fit in memory", fields.count))?;
     let catalogue_root = path_from_bytes(fields.catalogue_root).map_err(|bytes| {
-        format!(
-            "the catalogue root {:?} is not a path on this platform",
-            String::from_utf8_lossy(&bytes)
-        )
+        format!("the catalogue root {:?} is not a path on this platform", String::from_utf8_lossy(&bytes))
     })?;
 
     Ok(StoreHeader {
@@ -263,24 +209,13 @@ fn convert_header(prelude: &Prelude, fields: HeaderFields) -> Result<StoreHeader
 }
 
 /// Decodes element 7 and checks that it has `count` records sorted by path.
-fn decode_records(
-    path: &Path,
-    cursor: &mut Cursor<'_>,
-    count: usize,
-) -> Result<Vec<Record>, StoreError> {
-    let inconsistent = |detail: String| StoreError::Inconsistent {
-        path: path.to_path_buf(),
-        detail,
-    };
+fn decode_records(path: &Path, cursor: &mut Cursor<'_>, count: usize) -> Result<Vec<Record>, StoreError> {
+    let inconsistent = |detail: String| StoreError::Inconsistent { path: path.to_path_buf(), detail };
 
     let mut rest = cursor.remaining();
     let available = rest.len();
     let encoded = Vec::<RecordBuf>::deserialize(&mut rmp_serde::Deserializer::new(&mut rest))
-        .map_err(|source| StoreError::Decode {
-            path: path.to_path_buf(),
-            part: "record list",
-            source,
-        })?;
+        .map_err(|source| StoreError::Decode { path: path.to_path_buf(), part: "record list", source })?;
     cursor.advance(available - rest.len());
 
     if encoded.len() != count {
@@ -339,16 +274,9 @@ fn parse_sections(cursor: &mut Cursor<'_>) -> Result<Vec<SectionEntry>, String> 
         }
 
         let (Ok(rows), Ok(cols)) = (usize::try_from(rows), usize::try_from(cols)) else {
-            return Err(format!(
-                "section {name:?} has the shape {rows} x {cols}, which does not fit in memory"
-            ));
+            return Err(format!("section {name:?} has the shape {rows} x {cols}, which does not fit in memory"));
         };
-        sections.push(SectionEntry {
-            name,
-            rows,
-            cols,
-            data,
-        });
+        sections.push(SectionEntry { name, rows, cols, data });
     }
 
     Ok(sections)

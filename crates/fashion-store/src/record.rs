@@ -58,12 +58,7 @@ impl RecordBuf {
     /// Converts the decoded fields to a [`Record`], or returns the path bytes
     /// back if they are not a path on this platform.
     pub fn into_record(self) -> Result<Record, Vec<u8>> {
-        Ok(Record {
-            path: path_from_bytes(self.path)?,
-            size: self.size,
-            mtime_ns: self.mtime_ns,
-            sha256: self.sha256,
-        })
+        Ok(Record { path: path_from_bytes(self.path)?, size: self.size, mtime_ns: self.mtime_ns, sha256: self.sha256 })
     }
 }
 
@@ -102,9 +97,7 @@ pub(crate) fn path_from_bytes(bytes: Vec<u8>) -> Result<PathBuf, Vec<u8>> {
 /// unchanged if they are not UTF-8.
 #[cfg(not(unix))]
 pub(crate) fn path_from_bytes(bytes: Vec<u8>) -> Result<PathBuf, Vec<u8>> {
-    String::from_utf8(bytes)
-        .map(PathBuf::from)
-        .map_err(|err| err.into_bytes())
+    String::from_utf8(bytes).map(PathBuf::from).map_err(|err| err.into_bytes())
 }
 
 /// Checks that records can be written as a store: relative paths with a byte
@@ -116,10 +109,7 @@ pub(crate) fn check_records(records: &[Record]) -> Result<(), String> {
 
     for (index, record) in records.iter().enumerate() {
         let Some(bytes) = path_to_bytes(&record.path) else {
-            return Err(format!(
-                "record {index} has the path {}, which is not valid Unicode",
-                record.path.display()
-            ));
+            return Err(format!("record {index} has the path {}, which is not valid Unicode", record.path.display()));
         };
 
         if bytes.is_empty() || record.path.is_absolute() {

@@ -49,20 +49,13 @@ impl Store {
         let started = Instant::now();
 
         if cfg!(target_endian = "big") {
-            return Err(StoreError::BigEndianHost {
-                path: path.to_path_buf(),
-            });
+            return Err(StoreError::BigEndianHost { path: path.to_path_buf() });
         }
 
         let file = File::open(path).map_err(io_error("open", path))?;
-        let len = file
-            .metadata()
-            .map_err(io_error("read the metadata of", path))?
-            .len();
+        let len = file.metadata().map_err(io_error("read the metadata of", path))?.len();
         if len == 0 {
-            return Err(StoreError::Empty {
-                path: path.to_path_buf(),
-            });
+            return Err(StoreError::Empty { path: path.to_path_buf() });
         }
 
         // SAFETY: the map is read-only and lives as long as the `Store`. It
@@ -85,15 +78,12 @@ impl Store {
         // Blob data starts at a multiple of 64 bytes in the file, and a map
         // starts on a page boundary, so these casts succeed and the accessors
         // can use the panicking `cast_slice`.
-        let blob_ranges = std::iter::once(&store.vectors)
-            .chain(store.sections.iter().map(|section| &section.data));
+        let blob_ranges = std::iter::once(&store.vectors).chain(store.sections.iter().map(|section| &section.data));
         for range in blob_ranges {
             if let Err(err) = bytemuck::try_cast_slice::<u8, f32>(&store.map[range.clone()]) {
                 return Err(StoreError::Inconsistent {
                     path: store.path,
-                    detail: format!(
-                        "the blob at bytes {range:?} cannot be read as f32 values in place: {err}"
-                    ),
+                    detail: format!("the blob at bytes {range:?} cannot be read as f32 values in place: {err}"),
                 });
             }
         }
@@ -105,11 +95,7 @@ impl Store {
             store.header.count,
             store.header.dim,
             store.sections.len(),
-            if check == PayloadCheck::Verify {
-                "verified"
-            } else {
-                "skipped"
-            }
+            if check == PayloadCheck::Verify { "verified" } else { "skipped" }
         );
         Ok(store)
     }
@@ -162,26 +148,19 @@ impl Store {
         let key = path_to_bytes(path)?;
         self.records
             .binary_search_by(|record| {
-                path_to_bytes(&record.path)
-                    .expect("the paths of opened records have bytes")
-                    .cmp(key)
+                path_to_bytes(&record.path).expect("the paths of opened records have bytes").cmp(key)
             })
             .ok()
     }
 
     /// Returns the section called `name`, with its data as a slice of the map.
     pub fn section(&self, name: &str) -> Option<Section<'_>> {
-        self.sections
-            .iter()
-            .find(|section| section.name == name)
-            .map(|section| self.borrow_section(section))
+        self.sections.iter().find(|section| section.name == name).map(|section| self.borrow_section(section))
     }
 
     /// Returns all sections in the order they were written.
     pub fn sections(&self) -> impl ExactSizeIterator<Item = Section<'_>> + '_ {
-        self.sections
-            .iter()
-            .map(|section| self.borrow_section(section))
+        self.sections.iter().map(|section| self.borrow_section(section))
     }
 
     /// Checks that the store was built with the model that `expected`

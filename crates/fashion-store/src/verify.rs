@@ -52,17 +52,15 @@ pub enum Issue {
 impl fmt::Display for Issue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Issue::PayloadChecksumMismatch { stored, computed } => write!(
-                f,
-                "payload checksum mismatch: stored CRC-32 {stored:#010x}, computed {computed:#010x}"
-            ),
+            Issue::PayloadChecksumMismatch { stored, computed } => {
+                write!(f, "payload checksum mismatch: stored CRC-32 {stored:#010x}, computed {computed:#010x}")
+            }
             Issue::NonFiniteVector { index } => {
                 write!(f, "vector {index} contains NaN or an infinity")
             }
-            Issue::NormOutOfTolerance { index, norm } => write!(
-                f,
-                "vector {index} has L2 norm {norm}, which differs from 1 by more than {NORM_TOLERANCE}"
-            ),
+            Issue::NormOutOfTolerance { index, norm } => {
+                write!(f, "vector {index} has L2 norm {norm}, which differs from 1 by more than {NORM_TOLERANCE}")
+            }
             Issue::NonFiniteSection { name, index } => {
                 write!(f, "section {name:?} contains NaN or an infinity at position {index}")
             }
@@ -81,9 +79,8 @@ impl Store {
         let mut issues = Vec::new();
 
         let (payload, stored) = self.payload();
-        if let Err(StoreError::ChecksumMismatch {
-            stored, computed, ..
-        }) = check_payload_checksum(self.path(), payload, stored)
+        if let Err(StoreError::ChecksumMismatch { stored, computed, .. }) =
+            check_payload_checksum(self.path(), payload, stored)
         {
             issues.push(Issue::PayloadChecksumMismatch { stored, computed });
         }
@@ -102,10 +99,7 @@ impl Store {
 
         for section in self.sections() {
             if let Some(index) = section.data.iter().position(|value| !value.is_finite()) {
-                issues.push(Issue::NonFiniteSection {
-                    name: section.name.to_owned(),
-                    index,
-                });
+                issues.push(Issue::NonFiniteSection { name: section.name.to_owned(), index });
             }
         }
 
@@ -116,12 +110,7 @@ impl Store {
             issues,
             elapsed: started.elapsed(),
         };
-        log::debug!(
-            "verified {} in {:?}: {} issues",
-            self.path().display(),
-            report.elapsed,
-            report.issues.len()
-        );
+        log::debug!("verified {} in {:?}: {} issues", self.path().display(), report.elapsed, report.issues.len());
         report
     }
 }

@@ -73,32 +73,19 @@ impl StoreWriter {
     ///
     /// `records` must be sorted by the bytes of their paths without duplicates,
     /// so that readers can look paths up by binary search.
-    pub fn create(
-        path: impl AsRef<Path>,
-        spec: &StoreSpec<'_>,
-        records: &[Record],
-    ) -> Result<Self, StoreError> {
+    pub fn create(path: impl AsRef<Path>, spec: &StoreSpec<'_>, records: &[Record]) -> Result<Self, StoreError> {
         let path = path.as_ref();
-        let invalid = |detail: String| StoreError::InvalidInput {
-            path: path.to_path_buf(),
-            detail,
-        };
+        let invalid = |detail: String| StoreError::InvalidInput { path: path.to_path_buf(), detail };
 
         let vector_bytes = check_spec(spec, records.len()).map_err(invalid)?;
         record::check_records(records).map_err(invalid)?;
-        let encoded_records: Vec<RecordRef<'_>> = records
-            .iter()
-            .map(|record| RecordRef::new(record).expect("check_records accepted every path"))
-            .collect();
+        let encoded_records: Vec<RecordRef<'_>> =
+            records.iter().map(|record| RecordRef::new(record).expect("check_records accepted every path")).collect();
 
         let header = encode_header(spec, records.len()).map_err(invalid)?;
 
         let temp = create_temp_file(path)?;
-        log::debug!(
-            "writing {} to the temporary file {}",
-            path.display(),
-            temp.path().display()
-        );
+        log::debug!("writing {} to the temporary file {}", path.display(), temp.path().display());
         let mut out = ChecksumWriter::new(BufWriter::with_capacity(1 << 20, temp));
 
         write_start(&mut out, &header, &encoded_records, vector_bytes)
@@ -153,10 +140,7 @@ impl StoreWriter {
     pub fn finish(mut self, sections: &[Section<'_>]) -> Result<(), StoreError> {
         self.check_not_failed()?;
         if self.rows_written != self.count {
-            return Err(self.invalid(format!(
-                "only {} of {} vectors were written",
-                self.rows_written, self.count
-            )));
+            return Err(self.invalid(format!("only {} of {} vectors were written", self.rows_written, self.count)));
         }
         let section_bytes = check_sections(sections).map_err(|detail| self.invalid(detail))?;
 
@@ -165,11 +149,7 @@ impl StoreWriter {
 
         let payload_checksum = self.out.hasher.clone().finalize();
         let file_len = self.out.position;
-        let mut temp = self
-            .out
-            .inner
-            .into_inner()
-            .map_err(|err| write_error(err.into_error()))?;
+        let mut temp = self.out.inner.into_inner().map_err(|err| write_error(err.into_error()))?;
 
         let mut prelude = Prelude {
             version: FORMAT_VERSION,
@@ -181,14 +161,10 @@ impl StoreWriter {
         prelude.header_checksum = format::header_checksum(&prelude.encode(), &self.header);
 
         let file = temp.as_file_mut();
-        file.seek(SeekFrom::Start(0))
-            .and_then(|_| file.write_all(&prelude.encode()))
-            .map_err(&write_error)?;
-        file.sync_all()
-            .map_err(io_error("sync the temporary file for", &self.path))?;
+        file.seek(SeekFrom::Start(0)).and_then(|_| file.write_all(&prelude.encode())).map_err(&write_error)?;
+        file.sync_all().map_err(io_error("sync the temporary file for", &self.path))?;
 
-        temp.persist(&self.path)
-            .map_err(|err| io_error("rename the temporary file to", &self.path)(err.error))?;
+        temp.persist(&self.path).map_err(|err| io_error("rename the temporary file to", &self.path)(err.error))?;
         let dir = parent_dir(&self.path);
         sync_dir(dir).map_err(io_error("sync the directory", dir))?;
 
@@ -205,18 +181,14 @@ impl StoreWriter {
     fn check_not_failed(&self) -> Result<(), StoreError> {
         if self.failed {
             return Err(self.invalid(
-                "an earlier write to the temporary file failed; drop the writer and write the store again"
-                    .to_owned(),
+                "an earlier write to the temporary file failed; drop the writer and write the store again".to_owned(),
             ));
         }
         Ok(())
     }
 
     fn invalid(&self, detail: String) -> StoreError {
-        StoreError::InvalidInput {
-            path: self.path.clone(),
-            detail,
-        }
+        StoreError::InvalidInput { path: self.path.clone(), detail }
     }
 }
 
@@ -243,31 +215,20 @@ fn write_start<W: Write>(
 /// Checks the spec and returns the size in bytes of the vector blob.
 fn check_spec(spec: &StoreSpec<'_>, count: usize) -> Result<u32, String> {
     if spec.dim == 0 || u32::try_from(spec.dim).is_err() {
-        return Err(format!(
-            "the dimension {} is not between 1 and 2^32 - 1",
-            spec.dim
-        ));
+        return Err(format!("the dimension {} is not between 1 and 2^32 - 1", spec.dim));
     }
 
     let vector_bytes = count
         .checked_mul(spec.dim)
         .and_then(|values| values.checked_mul(4))
         .and_then(|bytes| u32::try_from(bytes).ok());
-    vector_bytes.ok_or_else(|| {
-        format!(
-            "{count} vectors of dimension {} exceed the 4 GiB limit of a MessagePack bin",
-            spec.dim
-        )
-    })
+    vector_bytes
+        .ok_or_else(|| format!("{count} vectors of dimension {} exceed the 4 GiB limit of a MessagePack bin", spec.dim))
 }
 
 fn encode_header(spec: &StoreSpec<'_>, count: usize) -> Result<Vec<u8>, String> {
-    let catalogue_root = path_to_bytes(spec.catalogue_root).ok_or_else(|| {
-        format!(
-            "the catalogue root {} is not valid Unicode",
-            spec.catalogue_root.display()
-        )
-    })?;
+    let catalogue_root = path_to_bytes(spec.catalogue_root)
+        .ok_or_else(|| format!("the catalogue root {} is not valid Unicode", spec.catalogue_root.display()))?;
 
     let created_unix_s = match SystemTime::now().duration_since(UNIX_EPOCH) {
         Ok(elapsed) => elapsed.as_secs() as i64,
@@ -281,14 +242,10 @@ fn encode_header(spec: &StoreSpec<'_>, count: usize) -> Result<Vec<u8>, String> 
         created_unix_s,
         catalogue_root: catalogue_root.to_vec(),
     };
-    let header =
-        rmp_serde::to_vec_named(&fields).expect("strings, integers and bytes always encode");
+    let header = rmp_serde::to_vec_named(&fields).expect("strings, integers and bytes always encode");
 
     if u32::try_from(header.len()).is_err() {
-        return Err(format!(
-            "the header of {} bytes exceeds 4 GiB",
-            header.len()
-        ));
+        return Err(format!("the header of {} bytes exceeds 4 GiB", header.len()));
     }
     Ok(header)
 }
@@ -318,12 +275,8 @@ fn check_sections(sections: &[Section<'_>]) -> Result<Vec<u32>, String> {
             ));
         }
 
-        let size = u32::try_from(section.data.len() as u64 * 4).map_err(|_| {
-            format!(
-                "section {:?} exceeds the 4 GiB limit of a MessagePack bin",
-                section.name
-            )
-        })?;
+        let size = u32::try_from(section.data.len() as u64 * 4)
+            .map_err(|_| format!("section {:?} exceeds the 4 GiB limit of a MessagePack bin", section.name))?;
         sizes.push(size);
     }
 
@@ -331,11 +284,7 @@ fn check_sections(sections: &[Section<'_>]) -> Result<Vec<u32>, String> {
 }
 
 /// Writes element 9: an array of `[name, rows, cols, blob]`.
-fn write_sections<W: Write>(
-    out: &mut ChecksumWriter<W>,
-    sections: &[Section<'_>],
-    sizes: &[u32],
-) -> io::Result<()> {
+fn write_sections<W: Write>(out: &mut ChecksumWriter<W>, sections: &[Section<'_>], sizes: &[u32]) -> io::Result<()> {
     rmp::encode::write_array_len(out, sections.len() as u32)?;
 
     for (section, &size) in sections.iter().zip(sizes) {
@@ -388,9 +337,7 @@ pub(crate) fn create_temp_file(path: &Path) -> Result<NamedTempFile, StoreError>
         builder.permissions(std::fs::Permissions::from_mode(0o666));
     }
 
-    builder
-        .tempfile_in(parent_dir(path))
-        .map_err(io_error("create a temporary file for", path))
+    builder.tempfile_in(parent_dir(path)).map_err(io_error("create a temporary file for", path))
 }
 
 /// Returns the directory that contains `path`, `.` for a bare file name.
@@ -425,11 +372,7 @@ struct ChecksumWriter<W> {
 
 impl<W: Write> ChecksumWriter<W> {
     fn new(inner: W) -> Self {
-        ChecksumWriter {
-            inner,
-            position: 0,
-            hasher: crc32fast::Hasher::new(),
-        }
+        ChecksumWriter { inner, position: 0, hasher: crc32fast::Hasher::new() }
     }
 
     fn start_checksum(&mut self) {

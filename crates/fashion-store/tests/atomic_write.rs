@@ -18,9 +18,7 @@ fn write_from_batches(
 ) -> Result<(), String> {
     let mut writer = StoreWriter::create(path, &spec(), records).map_err(|err| err.to_string())?;
     for batch in batches {
-        writer
-            .write_vectors(&batch?)
-            .map_err(|err| err.to_string())?;
+        writer.write_vectors(&batch?).map_err(|err| err.to_string())?;
     }
     writer.finish(&[]).map_err(|err| err.to_string())
 }
@@ -41,10 +39,7 @@ fn failed_batch_keeps_old_store() {
 
     let result = write_from_batches(&old.path, &records, batches);
 
-    assert_eq!(
-        result,
-        Err("image shirts/00021.jpg failed to decode".to_owned())
-    );
+    assert_eq!(result, Err("image shirts/00021.jpg failed to decode".to_owned()));
     assert_eq!(fs::read(&old.path).unwrap(), old_bytes);
     assert_eq!(dir_entries(dir.path()), ["store.fidx"]);
 }
@@ -59,13 +54,7 @@ fn missing_vectors_keep_old_store() {
 
     let result = write_from_batches(&old.path, &records, [Ok(vectors[..29 * DIM].to_vec())]);
 
-    assert_eq!(
-        result,
-        Err(format!(
-            "cannot write {}: only 29 of 30 vectors were written",
-            old.path.display()
-        ))
-    );
+    assert_eq!(result, Err(format!("cannot write {}: only 29 of 30 vectors were written", old.path.display())));
     assert_eq!(fs::read(&old.path).unwrap(), old_bytes);
     assert_eq!(dir_entries(dir.path()), ["store.fidx"]);
 }
@@ -82,13 +71,7 @@ fn failed_rename_removes_temporary_file() {
 
     let err = write_store(&target, &spec(), &records, &vectors, &[]).unwrap_err();
 
-    assert_eq!(
-        err.to_string(),
-        format!(
-            "failed to rename the temporary file to {}",
-            target.display()
-        )
-    );
+    assert_eq!(err.to_string(), format!("failed to rename the temporary file to {}", target.display()));
     assert!(matches!(err, StoreError::Io { .. }));
     assert_eq!(dir_entries(dir.path()), ["store.fidx"]);
     assert_eq!(fs::read(target.join("keep")).unwrap(), b"contents");
@@ -101,10 +84,7 @@ fn missing_directory_fails_before_writing() {
 
     let err = write_store(&target, &spec(), &[], &[], &[]).unwrap_err();
 
-    assert_eq!(
-        err.to_string(),
-        format!("failed to create a temporary file for {}", target.display())
-    );
+    assert_eq!(err.to_string(), format!("failed to create a temporary file for {}", target.display()));
     assert!(err.is_not_found());
     assert!(dir_entries(dir.path()).is_empty());
 }
@@ -139,8 +119,5 @@ fn store_gets_default_file_mode() {
     let mode = fs::metadata(&sample.path).unwrap().permissions().mode() & 0o777;
 
     // `File::create` applies the same umask to 0o666.
-    assert_eq!(
-        mode,
-        fs::metadata(&reference).unwrap().permissions().mode() & 0o777
-    );
+    assert_eq!(mode, fs::metadata(&reference).unwrap().permissions().mode() & 0o777);
 }

@@ -43,20 +43,13 @@ fn assert_entries_eq(actual: &[JournalEntry], expected: &[JournalEntry]) {
     assert_eq!(actual.len(), expected.len());
     for (index, (actual, expected)) in actual.iter().zip(expected).enumerate() {
         assert_eq!(actual.records, expected.records, "entry {index}");
-        assert_eq!(
-            bits(&actual.vectors),
-            bits(&expected.vectors),
-            "entry {index}"
-        );
+        assert_eq!(bits(&actual.vectors), bits(&expected.vectors), "entry {index}");
     }
 }
 
 #[test]
 fn path_for_appends_partial() {
-    assert_eq!(
-        Journal::path_for(Path::new("out/store.fidx")),
-        Path::new("out/store.fidx.partial")
-    );
+    assert_eq!(Journal::path_for(Path::new("out/store.fidx")), Path::new("out/store.fidx.partial"));
 }
 
 #[test]
@@ -92,29 +85,14 @@ fn torn_tail_is_dropped() {
     let last_len = bytes.len() - complete;
 
     // Cuts inside the last entry's length field, checksum field and payload.
-    for cut in [
-        complete + 1,
-        complete + 4,
-        complete + 7,
-        complete + 8,
-        complete + last_len / 2,
-        bytes.len() - 1,
-    ] {
+    for cut in [complete + 1, complete + 4, complete + 7, complete + 8, complete + last_len / 2, bytes.len() - 1] {
         fs::write(&path, &bytes[..cut]).unwrap();
 
         let (_journal, recovery) = Journal::open(&path, &spec()).unwrap();
 
         assert_entries_eq(&recovery.entries, &entries[..2]);
-        assert_eq!(
-            recovery.dropped_bytes,
-            (cut - complete) as u64,
-            "cut at {cut}"
-        );
-        assert_eq!(
-            fs::metadata(&path).unwrap().len(),
-            complete as u64,
-            "cut at {cut}"
-        );
+        assert_eq!(recovery.dropped_bytes, (cut - complete) as u64, "cut at {cut}");
+        assert_eq!(fs::metadata(&path).unwrap().len(), complete as u64, "cut at {cut}");
     }
 }
 
@@ -141,17 +119,10 @@ fn append_after_torn_tail() {
     let dir = tempfile::tempdir().unwrap();
     let entries = batches();
     let (path, _) = write_journal(dir.path(), &entries[..2]);
-    OpenOptions::new()
-        .append(true)
-        .open(&path)
-        .unwrap()
-        .write_all(b"\x40\x00\x00\x00torn")
-        .unwrap();
+    OpenOptions::new().append(true).open(&path).unwrap().write_all(b"\x40\x00\x00\x00torn").unwrap();
 
     let (mut journal, recovery) = Journal::open(&path, &spec()).unwrap();
-    journal
-        .append(&entries[2].records, &entries[2].vectors)
-        .unwrap();
+    journal.append(&entries[2].records, &entries[2].vectors).unwrap();
     drop(journal);
     let (_journal, reopened) = Journal::open(&path, &spec()).unwrap();
 
@@ -192,11 +163,7 @@ fn other_build_is_rejected() {
         "PATH: the resume journal belongs to another build (dimension is 8, but this build uses 2048); \
          delete it to restart the build from scratch"
     );
-    assert_eq!(
-        fs::read(&path).unwrap(),
-        before,
-        "a rejected journal is not modified"
-    );
+    assert_eq!(fs::read(&path).unwrap(), before, "a rejected journal is not modified");
 }
 
 #[test]
@@ -210,7 +177,8 @@ fn foreign_files_are_rejected() {
     let future = dir.path().join("future.partial");
     fs::write(&future, b"FASHJRNL\x02\x00\x00\x00").unwrap();
 
-    let not_a_journal = "PATH: not a fashion index resume journal (bad magic number); delete it to restart the build from scratch";
+    let not_a_journal =
+        "PATH: not a fashion index resume journal (bad magic number); delete it to restart the build from scratch";
     assert_eq!(open_error(&store.path, &spec()), not_a_journal);
     assert_eq!(open_error(&empty, &spec()), not_a_journal);
     assert_eq!(
@@ -232,9 +200,7 @@ fn open_or_create_then_remove() {
     let entries = batches();
 
     let (mut journal, recovery) = Journal::open_or_create(&path, &spec()).unwrap();
-    journal
-        .append(&entries[0].records, &entries[0].vectors)
-        .unwrap();
+    journal.append(&entries[0].records, &entries[0].vectors).unwrap();
     drop(journal);
     let (journal, reopened) = Journal::open_or_create(&path, &spec()).unwrap();
     journal.remove().unwrap();

@@ -64,10 +64,7 @@ fn large_store_timing() {
         fresh.vectors().iter().step_by(1024).sum::<f32>()
     });
 
-    println!(
-        "store of {COUNT} x {DIM} f32, {} bytes",
-        store.header().file_len
-    );
+    println!("store of {COUNT} x {DIM} f32, {} bytes", store.header().file_len);
     println!("write_store (incl. fsync):       {write_time:?}");
     println!("open, payload checksum skipped:  min {skip_min:?}, median {skip_median:?}");
     println!("open, payload checksum verified: min {verify_min:?}, median {verify_median:?}");
@@ -76,9 +73,6 @@ fn large_store_timing() {
 
     assert_eq!(store.len(), COUNT);
     assert_eq!(store.records(), records.as_slice());
-    assert_eq!(
-        bits(store.vector(12_345)),
-        bits(&vectors[12_345 * DIM..12_346 * DIM])
-    );
+    assert_eq!(bits(store.vector(12_345)), bits(&vectors[12_345 * DIM..12_346 * DIM]));
     assert!(store.verify().is_ok());
 }

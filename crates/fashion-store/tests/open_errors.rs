@@ -13,12 +13,8 @@ use fashion_store::{ChecksumRegion, Issue, PayloadCheck, Store, StoreError};
 /// Opens `path` with both payload checks, expects the same error from both,
 /// and returns its message with the path replaced by `PATH`.
 fn open_error(path: &Path) -> String {
-    let verified = Store::open(path, PayloadCheck::Verify)
-        .unwrap_err()
-        .to_string();
-    let skipped = Store::open(path, PayloadCheck::Skip)
-        .unwrap_err()
-        .to_string();
+    let verified = Store::open(path, PayloadCheck::Verify).unwrap_err().to_string();
+    let skipped = Store::open(path, PayloadCheck::Skip).unwrap_err().to_string();
 
     assert_eq!(verified, skipped);
     verified.replace(&path.display().to_string(), "PATH")
@@ -44,10 +40,7 @@ fn missing_file() {
     let err = Store::open(&path, PayloadCheck::Verify).unwrap_err();
 
     assert!(err.is_not_found());
-    assert_eq!(
-        err.to_string(),
-        format!("failed to open {}", path.display())
-    );
+    assert_eq!(err.to_string(), format!("failed to open {}", path.display()));
     assert!(err.source().is_some());
 }
 
@@ -55,10 +48,7 @@ fn missing_file() {
 fn not_a_store() {
     let dir = tempfile::tempdir().unwrap();
     let cases: [(&str, &[u8]); 4] = [
-        (
-            "jpeg",
-            b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00",
-        ),
+        ("jpeg", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"),
         ("text", b"path,label\nshirts/1.jpg,shirt\n"),
         ("one byte", b"x"),
         // A MessagePack array of the right length with another magic number.
@@ -124,11 +114,7 @@ fn flipped_payload_byte() {
     let header_end = header_end(&bytes);
 
     // A byte in the records, in the vector data and the last byte of the file.
-    for offset in [
-        header_end + 3,
-        vector_file_offset(&bytes) + 5,
-        bytes.len() - 1,
-    ] {
+    for offset in [header_end + 3, vector_file_offset(&bytes) + 5, bytes.len() - 1] {
         let path = dir.path().join(format!("flipped-{offset}.fidx"));
         let mut damaged = bytes.clone();
         damaged[offset] ^= 0x10;
@@ -168,14 +154,9 @@ fn flipped_vector_byte_found_by_verify() {
     let store = Store::open(&sample.path, PayloadCheck::Skip).unwrap();
     let report = store.verify();
 
-    assert_ne!(
-        store.vector(3),
-        &sample.vectors[3 * common::DIM..4 * common::DIM]
-    );
+    assert_ne!(store.vector(3), &sample.vectors[3 * common::DIM..4 * common::DIM]);
     assert_eq!(report.issues.len(), 1, "{:?}", report.issues);
-    assert!(
-        matches!(report.issues[0], Issue::PayloadChecksumMismatch { stored, computed } if stored != computed)
-    );
+    assert!(matches!(report.issues[0], Issue::PayloadChecksumMismatch { stored, computed } if stored != computed));
 }
 
 /// Finds the file offset of the vector data: the first offset after the
@@ -209,10 +190,7 @@ fn flipped_header_byte() {
         );
         assert!(matches!(
             Store::open(&path, PayloadCheck::Skip),
-            Err(StoreError::ChecksumMismatch {
-                region: ChecksumRegion::Header,
-                ..
-            })
+            Err(StoreError::ChecksumMismatch { region: ChecksumRegion::Header, .. })
         ));
     }
 }
@@ -266,15 +244,9 @@ fn damaged_records_without_payload_check() {
 
     assert_eq!(
         err.to_string(),
-        format!(
-            "{}: invalid record list; rebuild it with `fashion-index build`",
-            sample.path.display()
-        )
+        format!("{}: invalid record list; rebuild it with `fashion-index build`", sample.path.display())
     );
-    assert!(
-        err.source().is_some(),
-        "the decoding error is kept as the source"
-    );
+    assert!(err.source().is_some(), "the decoding error is kept as the source");
 }
 
 #[test]
@@ -286,10 +258,7 @@ fn wrong_blob_length_without_payload_check() {
     // The vector data is a bin 16 (50 x 8 x 4 = 1600 bytes): marker, then a
     // 2-byte length right before the data.
     assert_eq!(bytes[data_offset - 3], 0xc5, "bin 16 marker");
-    assert_eq!(
-        u16::from_be_bytes([bytes[data_offset - 2], bytes[data_offset - 1]]),
-        1600
-    );
+    assert_eq!(u16::from_be_bytes([bytes[data_offset - 2], bytes[data_offset - 1]]), 1600);
     bytes[data_offset - 2..data_offset].copy_from_slice(&1596u16.to_be_bytes());
     fs::write(&sample.path, &bytes).unwrap();
 

@@ -7,12 +7,10 @@ use std::fs;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use common::{
-    bits, dir_entries, spec, write_sample, DIM, FINGERPRINT, SAMPLE_COMPONENTS, SAMPLE_COUNT,
-};
+use common::{bits, dir_entries, spec, write_sample, DIM, FINGERPRINT, SAMPLE_COMPONENTS, SAMPLE_COUNT};
 use fashion_store::{
-    write_store, PayloadCheck, Record, Section, Store, StoreError, StoreSpec, StoreWriter,
-    BLOB_ALIGNMENT, FORMAT_VERSION,
+    write_store, PayloadCheck, Record, Section, Store, StoreError, StoreSpec, StoreWriter, BLOB_ALIGNMENT,
+    FORMAT_VERSION,
 };
 use serde::de::IgnoredAny;
 use serde::Deserialize;
@@ -21,10 +19,7 @@ use serde::Deserialize;
 fn round_trip_preserves_contents() {
     let dir = tempfile::tempdir().unwrap();
     let sample = write_sample(dir.path(), "store.fidx");
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64;
 
     let store = Store::open(&sample.path, PayloadCheck::Verify).unwrap();
 
@@ -34,28 +29,18 @@ fn round_trip_preserves_contents() {
     assert_eq!(header.dim, DIM);
     assert_eq!(header.count, SAMPLE_COUNT);
     assert_eq!(header.catalogue_root, Path::new("catalogue/images"));
-    assert!(
-        (now - header.created_unix_s).abs() <= 5,
-        "created {} vs now {now}",
-        header.created_unix_s
-    );
+    assert!((now - header.created_unix_s).abs() <= 5, "created {} vs now {now}", header.created_unix_s);
     assert_eq!(header.file_len, fs::metadata(&sample.path).unwrap().len());
     assert_eq!(store.len(), SAMPLE_COUNT);
     assert_eq!(store.dim(), DIM);
 
     assert_eq!(store.records(), sample.records.as_slice());
     assert_eq!(bits(store.vectors()), bits(&sample.vectors));
-    assert_eq!(
-        bits(store.vector(7)),
-        bits(&sample.vectors[7 * DIM..8 * DIM])
-    );
+    assert_eq!(bits(store.vector(7)), bits(&sample.vectors[7 * DIM..8 * DIM]));
 
     let sections: Vec<Section<'_>> = store.sections().collect();
     assert_eq!(sections.len(), 2);
-    assert_eq!(
-        (sections[0].name, sections[0].rows, sections[0].cols),
-        ("pca.basis", SAMPLE_COMPONENTS, DIM)
-    );
+    assert_eq!((sections[0].name, sections[0].rows, sections[0].cols), ("pca.basis", SAMPLE_COMPONENTS, DIM));
     assert_eq!(bits(sections[0].data), bits(&sample.basis));
     assert_eq!(
         (sections[1].name, sections[1].rows, sections[1].cols),
@@ -73,10 +58,7 @@ fn round_trip_keeps_non_utf8_paths() {
     let sample = write_sample(dir.path(), "store.fidx");
     let latin1 = common::path_from_bytes(b"caf\xe9/veste.jpg");
     let root = common::path_from_bytes(b"/srv/cat\xe1logo");
-    let spec = StoreSpec {
-        catalogue_root: &root,
-        ..spec()
-    };
+    let spec = StoreSpec { catalogue_root: &root, ..spec() };
     let path = dir.path().join("latin1.fidx");
     write_store(&path, &spec, &sample.records, &sample.vectors, &[]).unwrap();
 
@@ -130,25 +112,15 @@ fn slices_point_into_mapped_file() {
     let slices = [
         ("vectors", store.vectors()),
         ("pca.basis", store.section("pca.basis").unwrap().data),
-        (
-            "pca.projected",
-            store.section("pca.projected").unwrap().data,
-        ),
+        ("pca.projected", store.section("pca.projected").unwrap().data),
     ];
     for (name, slice) in slices {
         let start = slice.as_ptr() as usize;
         let end = start + std::mem::size_of_val(slice);
-        assert!(
-            map.start <= start && end <= map.start + file_len,
-            "{name}: {start:#x}..{end:#x} outside {map:x?}"
-        );
+        assert!(map.start <= start && end <= map.start + file_len, "{name}: {start:#x}..{end:#x} outside {map:x?}");
 
         let file_offset = start - map.start;
-        assert_eq!(
-            file_offset % BLOB_ALIGNMENT,
-            0,
-            "{name} starts at file offset {file_offset}"
-        );
+        assert_eq!(file_offset % BLOB_ALIGNMENT, 0, "{name} starts at file offset {file_offset}");
     }
 }
 
@@ -163,36 +135,17 @@ fn slices_are_aligned() {
         let vectors = common::unit_vectors(count, DIM, 5);
         let small = [1.5f32; 3];
         let sections = [
-            Section {
-                name: "odd",
-                rows: 1,
-                cols: 3,
-                data: &small,
-            },
-            Section {
-                name: "empty",
-                rows: 0,
-                cols: 4,
-                data: &[],
-            },
+            Section { name: "odd", rows: 1, cols: 3, data: &small },
+            Section { name: "empty", rows: 0, cols: 4, data: &[] },
         ];
         write_store(&path, &spec(), &records, &vectors, &sections).unwrap();
 
         let store = Store::open(&path, PayloadCheck::Verify).unwrap();
 
-        assert_eq!(
-            store.vectors().as_ptr() as usize % BLOB_ALIGNMENT,
-            0,
-            "count {count}"
-        );
+        assert_eq!(store.vectors().as_ptr() as usize % BLOB_ALIGNMENT, 0, "count {count}");
         assert_eq!(bits(store.vectors()), bits(&vectors), "count {count}");
         for section in store.sections() {
-            assert_eq!(
-                section.data.as_ptr() as usize % BLOB_ALIGNMENT,
-                0,
-                "count {count}, {}",
-                section.name
-            );
+            assert_eq!(section.data.as_ptr() as usize % BLOB_ALIGNMENT, 0, "count {count}, {}", section.name);
         }
         assert_eq!(store.section("odd").unwrap().data, &small);
         assert!(store.section("empty").unwrap().data.is_empty());
@@ -206,15 +159,10 @@ fn store_is_one_messagepack_value() {
     let bytes = fs::read(&sample.path).unwrap();
     let mut rest = bytes.as_slice();
 
-    let elements =
-        Vec::<IgnoredAny>::deserialize(&mut rmp_serde::Deserializer::new(&mut rest)).unwrap();
+    let elements = Vec::<IgnoredAny>::deserialize(&mut rmp_serde::Deserializer::new(&mut rest)).unwrap();
 
     assert_eq!(elements.len(), 10);
-    assert!(
-        rest.is_empty(),
-        "{} bytes follow the top-level array",
-        rest.len()
-    );
+    assert!(rest.is_empty(), "{} bytes follow the top-level array", rest.len());
 }
 
 #[test]
@@ -256,9 +204,7 @@ fn fingerprint_check() {
     let sample = write_sample(dir.path(), "store.fidx");
     let store = Store::open(&sample.path, PayloadCheck::Skip).unwrap();
 
-    let err = store
-        .check_fingerprint(r#"{"model":"other-net"}"#)
-        .unwrap_err();
+    let err = store.check_fingerprint(r#"{"model":"other-net"}"#).unwrap_err();
 
     assert!(store.check_fingerprint(FINGERPRINT).is_ok());
     assert_eq!(
@@ -274,12 +220,7 @@ fn fingerprint_check() {
 
 /// Runs `write_store` on input that it must reject and returns the message,
 /// after checking that nothing was left in `dir`.
-fn rejected_write(
-    dir: &Path,
-    records: &[Record],
-    vectors: &[f32],
-    sections: &[Section<'_>],
-) -> String {
+fn rejected_write(dir: &Path, records: &[Record], vectors: &[f32], sections: &[Section<'_>]) -> String {
     let path = dir.join("store.fidx");
 
     let err = write_store(&path, &spec(), records, vectors, sections).unwrap_err();
@@ -325,12 +266,7 @@ fn writer_rejects_invalid_input() {
         "cannot write PATH: only 2 of 3 vectors were written"
     );
     assert_eq!(
-        rejected_write(
-            dir.path(),
-            &records,
-            &[vectors.as_slice(), &vectors[..DIM]].concat(),
-            &[]
-        ),
+        rejected_write(dir.path(), &records, &[vectors.as_slice(), &vectors[..DIM]].concat(), &[]),
         "cannot write PATH: 4 vectors are more than the 3 records"
     );
     assert_eq!(
@@ -338,17 +274,7 @@ fn writer_rejects_invalid_input() {
         "cannot write PATH: 23 values do not form whole vectors of dimension 8"
     );
     assert_eq!(
-        rejected_write(
-            dir.path(),
-            &records,
-            &vectors,
-            &[Section {
-                name: "pca",
-                rows: 2,
-                cols: 3,
-                data: &values
-            }]
-        ),
+        rejected_write(dir.path(), &records, &vectors, &[Section { name: "pca", rows: 2, cols: 3, data: &values }]),
         "cannot write PATH: section \"pca\" has 5 values, but its shape 2 x 3 needs 6"
     );
     assert_eq!(
@@ -357,18 +283,8 @@ fn writer_rejects_invalid_input() {
             &records,
             &vectors,
             &[
-                Section {
-                    name: "pca",
-                    rows: 1,
-                    cols: 5,
-                    data: &values
-                },
-                Section {
-                    name: "pca",
-                    rows: 5,
-                    cols: 1,
-                    data: &values
-                },
+                Section { name: "pca", rows: 1, cols: 5, data: &values },
+                Section { name: "pca", rows: 5, cols: 1, data: &values },
             ]
         ),
         "cannot write PATH: two sections are named \"pca\""
@@ -376,9 +292,5 @@ fn writer_rejects_invalid_input() {
 
     let zero_dim = StoreSpec { dim: 0, ..spec() };
     let err = write_store(dir.path().join("store.fidx"), &zero_dim, &[], &[], &[]).unwrap_err();
-    assert!(
-        err.to_string()
-            .ends_with("the dimension 0 is not between 1 and 2^32 - 1"),
-        "{err}"
-    );
+    assert!(err.to_string().ends_with("the dimension 0 is not between 1 and 2^32 - 1"), "{err}");
 }

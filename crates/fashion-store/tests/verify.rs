@@ -25,18 +25,10 @@ fn clean_store_passes() {
 fn issues_of(dir: &Path, vectors: &[f32], section: &[f32]) -> Vec<Issue> {
     let path = dir.join("store.fidx");
     let records = common::records(vectors.len() / DIM);
-    let sections = [Section {
-        name: "pca.basis",
-        rows: 1,
-        cols: section.len(),
-        data: section,
-    }];
+    let sections = [Section { name: "pca.basis", rows: 1, cols: section.len(), data: section }];
     write_store(&path, &spec(), &records, vectors, &sections).unwrap();
 
-    Store::open(&path, PayloadCheck::Verify)
-        .unwrap()
-        .verify()
-        .issues
+    Store::open(&path, PayloadCheck::Verify).unwrap().verify().issues
 }
 
 #[test]
@@ -45,9 +37,7 @@ fn bad_values_are_reported() {
     let mut vectors = common::unit_vectors(6, DIM, 21);
     vectors[DIM + 3] = f32::NAN;
     vectors[3 * DIM] = f32::INFINITY;
-    vectors[4 * DIM..5 * DIM]
-        .iter_mut()
-        .for_each(|value| *value *= 2.0);
+    vectors[4 * DIM..5 * DIM].iter_mut().for_each(|value| *value *= 2.0);
     let section = [0.5, f32::NEG_INFINITY, 0.25];
 
     let issues = issues_of(dir.path(), &vectors, &section);
@@ -60,21 +50,9 @@ fn bad_values_are_reported() {
         "{:?}",
         issues[2]
     );
-    assert_eq!(
-        issues[3],
-        Issue::NonFiniteSection {
-            name: "pca.basis".to_owned(),
-            index: 1
-        }
-    );
-    assert_eq!(
-        issues[0].to_string(),
-        "vector 1 contains NaN or an infinity"
-    );
-    assert_eq!(
-        issues[3].to_string(),
-        "section \"pca.basis\" contains NaN or an infinity at position 1"
-    );
+    assert_eq!(issues[3], Issue::NonFiniteSection { name: "pca.basis".to_owned(), index: 1 });
+    assert_eq!(issues[0].to_string(), "vector 1 contains NaN or an infinity");
+    assert_eq!(issues[3].to_string(), "section \"pca.basis\" contains NaN or an infinity at position 1");
 }
 
 #[test]
@@ -82,19 +60,11 @@ fn norm_tolerance_boundary() {
     let dir = tempfile::tempdir().unwrap();
     let mut vectors = common::unit_vectors(2, DIM, 22);
     // Vector 0 is off by half the tolerance, vector 1 by twice the tolerance.
-    vectors[..DIM]
-        .iter_mut()
-        .for_each(|value| *value *= 1.0 + NORM_TOLERANCE / 2.0);
-    vectors[DIM..]
-        .iter_mut()
-        .for_each(|value| *value *= 1.0 - 2.0 * NORM_TOLERANCE);
+    vectors[..DIM].iter_mut().for_each(|value| *value *= 1.0 + NORM_TOLERANCE / 2.0);
+    vectors[DIM..].iter_mut().for_each(|value| *value *= 1.0 - 2.0 * NORM_TOLERANCE);
 
     let issues = issues_of(dir.path(), &vectors, &[0.0]);
 
     assert_eq!(issues.len(), 1, "{issues:?}");
-    assert!(
-        matches!(issues[0], Issue::NormOutOfTolerance { index: 1, .. }),
-        "{:?}",
-        issues[0]
-    );
+    assert!(matches!(issues[0], Issue::NormOutOfTolerance { index: 1, .. }), "{:?}", issues[0]);
 }

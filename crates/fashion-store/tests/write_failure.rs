@@ -19,10 +19,7 @@ const FILE_SIZE_LIMIT: u64 = 256 * 1024;
 /// Limits the size of files that this process writes, and makes a write past
 /// the limit fail with EFBIG instead of killing the process with SIGXFSZ.
 fn limit_file_size(bytes: u64) {
-    let limit = libc::rlimit {
-        rlim_cur: bytes,
-        rlim_max: libc::RLIM_INFINITY,
-    };
+    let limit = libc::rlimit { rlim_cur: bytes, rlim_max: libc::RLIM_INFINITY };
 
     // SAFETY: both calls only change process attributes and take valid arguments.
     unsafe {
@@ -36,10 +33,7 @@ fn disk_error_keeps_old_store() {
     let dir = tempfile::tempdir().unwrap();
     let old = write_sample(dir.path(), "store.fidx");
     let old_bytes = fs::read(&old.path).unwrap();
-    let spec = fashion_store::StoreSpec {
-        dim: 2048,
-        ..spec()
-    };
+    let spec = fashion_store::StoreSpec { dim: 2048, ..spec() };
     // 300 vectors of 8 KiB are larger than the limit and than the writer's
     // 1 MiB buffer, so the limit is hit inside `write_vectors`.
     let records = common::records(300);
@@ -52,20 +46,9 @@ fn disk_error_keeps_old_store() {
     drop(writer);
     limit_file_size(libc::RLIM_INFINITY);
 
-    assert_eq!(
-        err.to_string(),
-        format!(
-            "failed to write the temporary file for {}",
-            old.path.display()
-        )
-    );
-    let source = err
-        .source()
-        .and_then(|source| source.downcast_ref::<std::io::Error>());
-    assert_eq!(
-        source.map(|source| source.kind()),
-        Some(std::io::ErrorKind::FileTooLarge)
-    );
+    assert_eq!(err.to_string(), format!("failed to write the temporary file for {}", old.path.display()));
+    let source = err.source().and_then(|source| source.downcast_ref::<std::io::Error>());
+    assert_eq!(source.map(|source| source.kind()), Some(std::io::ErrorKind::FileTooLarge));
     assert_eq!(
         retry.to_string(),
         format!(

@@ -24,9 +24,7 @@ pub const BASE_COLOURS: [[u8; 3]; 4] = [RED, GREEN, BLUE, YELLOW];
 
 /// Returns the path of a file in `fixtures/images/`.
 pub fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../fixtures/images")
-        .join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/images").join(name)
 }
 
 /// Asserts a 48x32 image whose quadrant centres match `expected` within `tolerance`.
@@ -35,15 +33,7 @@ pub fn assert_quadrants(name: &str, image: &RgbImage, expected: &[[u8; 3]; 4], t
 
     for (&(x, y), want) in CENTRES.iter().zip(expected) {
         let got = image.get_pixel(x, y).0;
-        let worst = got
-            .iter()
-            .zip(want)
-            .map(|(&g, &w)| g.abs_diff(w))
-            .max()
-            .unwrap_or(0);
-        assert!(
-            worst <= tolerance,
-            "{name}: pixel ({x}, {y}) is {got:?}, expected {want:?} within {tolerance}"
-        );
+        let worst = got.iter().zip(want).map(|(&g, &w)| g.abs_diff(w)).max().unwrap_or(0);
+        assert!(worst <= tolerance, "{name}: pixel ({x}, {y}) is {got:?}, expected {want:?} within {tolerance}");
     }
 }

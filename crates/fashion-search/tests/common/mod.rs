@@ -11,9 +11,7 @@ use rayon::prelude::*;
 /// components: no structure for a projection to find.
 pub fn unit_gaussian(count: usize, dim: usize, seed: u64) -> Vec<f32> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut vectors: Vec<f32> = (0..count * dim)
-        .map(|_| rng.sample(StandardNormal))
-        .collect();
+    let mut vectors: Vec<f32> = (0..count * dim).map(|_| rng.sample(StandardNormal)).collect();
     vectors.chunks_exact_mut(dim).for_each(normalise);
     vectors
 }
@@ -34,12 +32,7 @@ pub struct Clusters {
 
 impl Default for Clusters {
     fn default() -> Self {
-        Self {
-            clusters: 300,
-            rank: 64,
-            spread: 0.35,
-            noise: 0.25,
-        }
+        Self { clusters: 300, rank: 64, spread: 0.35, noise: 0.25 }
     }
 }
 
@@ -53,36 +46,30 @@ pub fn clustered(count: usize, dim: usize, shape: Clusters, seed: u64) -> Vec<f3
     let scales: Vec<f32> = (0..rank).map(|t| 1.0 / (1.0 + t as f32).sqrt()).collect();
     let latent_norm: f32 = scales.iter().map(|s| s * s).sum::<f32>().sqrt();
 
-    let map: Vec<f32> = (0..dim * rank)
-        .map(|_| rng.sample::<f32, _>(StandardNormal) / (dim as f32).sqrt())
-        .collect();
-    let centres: Vec<f32> = (0..shape.clusters * rank)
-        .map(|i| rng.sample::<f32, _>(StandardNormal) * scales[i % rank])
-        .collect();
+    let map: Vec<f32> = (0..dim * rank).map(|_| rng.sample::<f32, _>(StandardNormal) / (dim as f32).sqrt()).collect();
+    let centres: Vec<f32> =
+        (0..shape.clusters * rank).map(|i| rng.sample::<f32, _>(StandardNormal) * scales[i % rank]).collect();
     let seeds: Vec<u64> = (0..count).map(|_| rng.random()).collect();
 
     let mut vectors = vec![0.0f32; count * dim];
-    vectors
-        .par_chunks_exact_mut(dim)
-        .zip(seeds)
-        .for_each(|(vector, seed)| {
-            let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            let cluster = rng.random_range(0..shape.clusters);
-            let latent: Vec<f32> = (0..rank)
-                .map(|t| {
-                    let offset: f32 = rng.sample(StandardNormal);
-                    centres[cluster * rank + t] + shape.spread * offset * scales[t]
-                })
-                .collect();
+    vectors.par_chunks_exact_mut(dim).zip(seeds).for_each(|(vector, seed)| {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let cluster = rng.random_range(0..shape.clusters);
+        let latent: Vec<f32> = (0..rank)
+            .map(|t| {
+                let offset: f32 = rng.sample(StandardNormal);
+                centres[cluster * rank + t] + shape.spread * offset * scales[t]
+            })
+            .collect();
 
-            for (i, value) in vector.iter_mut().enumerate() {
-                let row = &map[i * rank..(i + 1) * rank];
-                let mapped: f32 = row.iter().zip(&latent).map(|(m, z)| m * z).sum();
-                let noise: f32 = rng.sample(StandardNormal);
-                *value = mapped + shape.noise * latent_norm * noise / (dim as f32).sqrt();
-            }
-            normalise(vector);
-        });
+        for (i, value) in vector.iter_mut().enumerate() {
+            let row = &map[i * rank..(i + 1) * rank];
+            let mapped: f32 = row.iter().zip(&latent).map(|(m, z)| m * z).sum();
+            let noise: f32 = rng.sample(StandardNormal);
+            *value = mapped + shape.noise * latent_norm * noise / (dim as f32).sqrt();
+        }
+        normalise(vector);
+    });
     vectors
 }
 
@@ -102,9 +89,7 @@ pub fn lattice(count: usize, dim: usize, seed: u64) -> Vec<f32> {
 
 /// Returns the rows `rows` of `vectors`.
 pub fn rows(vectors: &[f32], dim: usize, rows: &[usize]) -> Vec<f32> {
-    rows.iter()
-        .flat_map(|&row| vectors[row * dim..(row + 1) * dim].iter().copied())
-        .collect()
+    rows.iter().flat_map(|&row| vectors[row * dim..(row + 1) * dim].iter().copied()).collect()
 }
 
 fn normalise(vector: &mut [f32]) {

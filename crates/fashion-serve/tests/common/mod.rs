@@ -75,7 +75,8 @@ impl Fixture {
 /// Starts a server for `config` on 127.0.0.1, on a port chosen by the system.
 pub async fn start_server(config: &ServeConfig) -> RunningServer {
     let config = config.clone();
-    let state = tokio::task::spawn_blocking(move || AppState::load(&config)).await.unwrap().expect("server state loads");
+    let state =
+        tokio::task::spawn_blocking(move || AppState::load(&config)).await.unwrap().expect("server state loads");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     fashion_serve::start(Arc::new(state), listener).unwrap()
 }

@@ -12,11 +12,7 @@ pub const FINGERPRINT: &str = r#"{"model":"test-net","dim":8,"preprocess":"resiz
 pub const DIM: usize = 8;
 
 pub fn spec() -> StoreSpec<'static> {
-    StoreSpec {
-        fingerprint: FINGERPRINT,
-        catalogue_root: Path::new("catalogue/images"),
-        dim: DIM,
-    }
+    StoreSpec { fingerprint: FINGERPRINT, catalogue_root: Path::new("catalogue/images"), dim: DIM }
 }
 
 /// Returns a path from raw bytes, which on Unix need not be UTF-8.
@@ -30,18 +26,12 @@ pub fn path_from_bytes(bytes: &[u8]) -> PathBuf {
 /// Returns `count` records sorted by path bytes. On Unix one path is Latin-1
 /// "café/veste.jpg", which is not valid UTF-8.
 pub fn records(count: usize) -> Vec<Record> {
-    let mut paths: Vec<PathBuf> = (0..count)
-        .map(|i| PathBuf::from(format!("shirts/{i:05}.jpg")))
-        .collect();
+    let mut paths: Vec<PathBuf> = (0..count).map(|i| PathBuf::from(format!("shirts/{i:05}.jpg"))).collect();
     #[cfg(unix)]
     if count > 0 {
         paths[0] = path_from_bytes(b"caf\xe9/veste.jpg");
     }
-    paths.sort_by(|a, b| {
-        a.as_os_str()
-            .as_encoded_bytes()
-            .cmp(b.as_os_str().as_encoded_bytes())
-    });
+    paths.sort_by(|a, b| a.as_os_str().as_encoded_bytes().cmp(b.as_os_str().as_encoded_bytes()));
 
     paths
         .into_iter()
@@ -98,36 +88,18 @@ pub fn write_sample(dir: &Path, name: &str) -> Sample {
     let projected = unit_vectors(SAMPLE_COUNT, SAMPLE_COMPONENTS, 3);
 
     let sections = [
-        Section {
-            name: "pca.basis",
-            rows: SAMPLE_COMPONENTS,
-            cols: DIM,
-            data: &basis,
-        },
-        Section {
-            name: "pca.projected",
-            rows: SAMPLE_COUNT,
-            cols: SAMPLE_COMPONENTS,
-            data: &projected,
-        },
+        Section { name: "pca.basis", rows: SAMPLE_COMPONENTS, cols: DIM, data: &basis },
+        Section { name: "pca.projected", rows: SAMPLE_COUNT, cols: SAMPLE_COMPONENTS, data: &projected },
     ];
     write_store(&path, &spec(), &records, &vectors, &sections).unwrap();
 
-    Sample {
-        path,
-        records,
-        vectors,
-        basis,
-        projected,
-    }
+    Sample { path, records, vectors, basis, projected }
 }
 
 /// Returns the names of the entries of `dir`, sorted.
 pub fn dir_entries(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
+    let mut names: Vec<String> =
+        fs::read_dir(dir).unwrap().map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned()).collect();
     names.sort();
     names
 }
