@@ -43,8 +43,20 @@ impl AsRef<[f32]> for StoreVectors {
     }
 }
 
+/// Describes a missing index file and the command that creates it.
+pub fn missing_index_message(path: &Path) -> String {
+    format!(
+        "{0}: index not found; build one with `fashion-index build CATALOGUE --index {0}` \
+         (the default index is ${INDEX_ENV}, else {DEFAULT_INDEX_PATH})",
+        path.display()
+    )
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
+    #[error("{}", missing_index_message(path))]
+    NotFound { path: PathBuf },
+
     #[error(transparent)]
     Store(#[from] StoreError),
 
@@ -81,6 +93,7 @@ impl Index {
     pub fn open(path: &Path, check: PayloadCheck) -> Result<Self, IndexError> {
         let store = match Store::open(path, check) {
             Ok(store) => Arc::new(store),
+            Err(error) if error.is_not_found() => return Err(IndexError::NotFound { path: path.to_owned() }),
             Err(error) => return Err(error.into()),
         };
         let fingerprint = Fingerprint::from_json(&store.header().fingerprint)

@@ -18,7 +18,12 @@ use fashion_store::PayloadCheck;
 const NAME: &str = "fashion-eval";
 
 #[derive(Parser)]
-#[command(name = NAME, version, about = "Measure leave-one-out precision@k of an index against category labels")]
+#[command(
+    name = NAME,
+    version,
+    about = "Measure leave-one-out precision@k of an index against category labels",
+    after_help = "Exit status: 0 on success, 2 on error."
+)]
 struct Cli {
     /// Index file [default: $FASHION_INDEX, else fashion.fidx]
     index: Option<PathBuf>,
@@ -61,6 +66,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     anyhow::ensure!(cli.k.iter().all(|&k| k > 0), "invalid -k: every cut-off must be at least 1");
     let path = index_path(cli.index.as_deref());
     let index = Index::open(&path, PayloadCheck::Verify)?;
+    let candidates = index.len().saturating_sub(1);
+    if let Some(&deepest) = cli.k.iter().max() {
+        anyhow::ensure!(
+            deepest <= candidates,
+            "invalid -k {deepest}: {} holds {} images, so a query has at most {candidates} others to rank",
+            path.display(),
+            index.len()
+        );
+    }
     let labels_path = cli.labels.unwrap_or_else(|| index.store().header().catalogue_root.join("labels.csv"));
     let labels = read_labels(&labels_path, &cli.label_column)?;
 

@@ -14,7 +14,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use fashion_core::build::{build_index, BuildObserver, BuildOptions, FileProblem};
 use fashion_core::error::error_chain as chain;
-use fashion_core::index::{index_path, DEFAULT_INDEX_PATH};
+use fashion_core::index::{index_path, missing_index_message, DEFAULT_INDEX_PATH};
 use fashion_core::pipeline::parse_resize_mode;
 use fashion_core::{Architecture, DecodeOptions, Fingerprint};
 use fashion_store::{PayloadCheck, Store};
@@ -23,7 +23,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 const NAME: &str = "fashion-index";
 
 #[derive(Parser)]
-#[command(name = NAME, version, about = "Build and check the similarity index of a catalogue of product photos")]
+#[command(
+    name = NAME,
+    version,
+    about = "Build and check the similarity index of a catalogue of product photos",
+    after_help = "Exit status: 0 on success; 1 when build left some files out (the index was still written) or verify \
+                  found problems; 2 when the command failed and wrote nothing."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -256,6 +262,8 @@ fn open_for_inspection(index: Option<&Path>) -> anyhow::Result<Store> {
                  (the default is $FASHION_INDEX, else {DEFAULT_INDEX_PATH})",
                 path.display()
             )
+        } else if error.is_not_found() {
+            anyhow::anyhow!(missing_index_message(&path))
         } else {
             error.into()
         }

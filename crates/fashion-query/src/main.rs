@@ -7,8 +7,9 @@
 //!
 //! Exit status: 0 when results were printed, 1 when no result passed
 //! `--max-distance`, 2 on any error (a query that fails is reported and the
-//! others still run). A closed stdout, as with `| head -1`, ends the run
-//! quietly with the status so far.
+//! others still run), including an empty query list or an empty index. A
+//! closed stdout, as with `| head -1`, ends the run quietly with the status
+//! so far.
 
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -17,7 +18,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use clap::Parser;
 use fashion_core::error::error_chain as chain;
-use fashion_core::index::{index_path, Index, DEFAULT_INDEX_PATH};
+use fashion_core::index::{index_path, Index};
 use fashion_core::pipeline::{parse_resize_mode, prepare_file};
 use fashion_core::weights::sha256_file;
 use fashion_core::{resolve_weights, Architecture, DecodeOptions, Embedder};
@@ -29,7 +30,13 @@ const NAME: &str = "fashion-query";
 const QUERY_BATCH: usize = 16;
 
 #[derive(Parser)]
-#[command(name = NAME, version, about = "Find the catalogue images most similar to a photo")]
+#[command(
+    name = NAME,
+    version,
+    about = "Find the catalogue images most similar to a photo",
+    after_help = "Exit status: 0 when results were printed, 1 when no result passed --max-distance, 2 on any error \
+                  (a query that fails is reported and the others still run)."
+)]
 struct Cli {
     /// Query image files; `-` reads one path per line from stdin.
     #[arg(required = true, value_name = "QUERY")]
@@ -63,7 +70,7 @@ struct Cli {
     #[arg(long, default_value_t = fashion_image::DEFAULT_MAX_PIXELS, value_name = "N")]
     max_pixels: u64,
 
-    /// Print JSON Lines: {"query", "rank", "path", "distance"}.
+    /// Print JSON Lines: {"distance", "path", "query", "rank"}.
     #[arg(long)]
     json: bool,
 
@@ -104,6 +111,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 
     let queries = collect_queries(&cli.queries)?;
+    anyhow::ensure!(!queries.is_empty(), "no query paths on stdin: expected one image path per line");
     let index = open_index(cli.index.as_deref())?;
     let embedder = load_model(&index, cli.weights.as_deref())?;
     let resize = parse_resize_mode(&index.fingerprint().resize)
@@ -247,17 +255,16 @@ fn path_from_line(line: Vec<u8>) -> anyhow::Result<PathBuf> {
     Ok(PathBuf::from(line))
 }
 
+/// Opens the index without checking the payload checksum, which would read
+/// every vector before the first query. `fashion-index verify` checks it.
 fn open_index(explicit: Option<&Path>) -> anyhow::Result<Index> {
     let path = index_path(explicit);
-    Index::open(&path, PayloadCheck::Skip).map_err(|error| match &error {
-        fashion_core::index::IndexError::Store(store) if store.is_not_found() => anyhow::anyhow!(
-            "{}: index not found; build one with `fashion-index build CATALOGUE --index {}` \
-             (the default index is $FASHION_INDEX, else {DEFAULT_INDEX_PATH})",
-            path.display(),
-            path.display()
-        ),
-        _ => error.into(),
-    })
+    let index = Index::open(&path, PayloadCheck::Skip)?;
+
+    if index.is_empty() {
+        bail!("{}: the index is empty; rebuild it from a folder of images with `fashion-index build`", path.display());
+    }
+    Ok(index)
 }
 
 /// Loads the model the index was built with and checks that the weights
@@ -270,7 +277,7 @@ fn load_model(index: &Index, explicit: Option<&Path>) -> anyhow::Result<Embedder
     let sha256 = sha256_file(&weights)?;
     if sha256 != fingerprint.weights_sha256 {
         bail!(
-            "{}: these {architecture} weights (sha256 {sha256}) are not the ones the index was built with \
+            "{}: these weights (sha256 {sha256}) are not the {architecture} weights the index was built with \
              (sha256 {}); pass the original file with --weights or rebuild the index",
             weights.display(),
             fingerprint.weights_sha256

@@ -228,6 +228,38 @@ fn missing_index_says_how_to_build() {
 }
 
 #[test]
+fn empty_stdin_is_an_error() {
+    let (workspace, _) = indexed_workspace();
+
+    let run = workspace.query_with_stdin(["-"], b"");
+
+    assert_eq!(run.code, Some(2), "{run:?}");
+    assert_eq!(run.stdout, "");
+    assert_eq!(run.stderr, "fashion-query: no query paths on stdin: expected one image path per line\n");
+}
+
+#[test]
+fn empty_index_is_an_error() {
+    let workspace = Workspace::new();
+    let summary = fashion_testkit::build_strict(&workspace.catalogue(), &workspace.index(), 16);
+    assert_eq!(summary.indexed, 0);
+    let photo = outside_photo(&workspace);
+
+    let run = workspace.query([photo]);
+
+    assert_eq!(run.code, Some(2), "{run:?}");
+    assert_eq!(run.stdout, "");
+    assert_eq!(
+        run.stderr,
+        format!(
+            "fashion-query: {}: the index is empty; rebuild it from a folder of images with \
+             `fashion-index build`\n",
+            workspace.index().display()
+        )
+    );
+}
+
+#[test]
 fn bad_queries_reported_others_answered() {
     let (workspace, members) = indexed_workspace();
     let empty = fixture("empty.jpg");
@@ -285,8 +317,8 @@ fn other_weights_rejected_with_both_sums() {
     assert_eq!(
         run.stderr,
         format!(
-            "fashion-query: {}: these efficientnet-lite0 weights (sha256 {lite1_sha256}) are not the ones the index \
-             was built with (sha256 {lite0_sha256}); pass the original file with --weights or rebuild the index\n",
+            "fashion-query: {}: these weights (sha256 {lite1_sha256}) are not the efficientnet-lite0 weights the \
+             index was built with (sha256 {lite0_sha256}); pass the original file with --weights or rebuild the index\n",
             lite1.display()
         )
     );

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use axum::http::StatusCode;
-use fashion_core::index::Index;
+use fashion_core::index::{Index, IndexError};
 use fashion_core::pipeline::{parse_resize_mode, prepare_bytes};
 use fashion_core::weights::sha256_file;
 use fashion_core::{resolve_weights, Architecture, DecodeError, DecodeOptions, Embedder, ResizeMode};
@@ -34,8 +34,10 @@ impl SearchEngine {
     /// fingerprint, after checking that the weights file is the very one the
     /// index was built with (same SHA-256).
     pub fn load(index_path: &Path, weights: Option<&Path>, decode: DecodeOptions) -> Result<Self, StartError> {
-        let index = Index::open(index_path, PayloadCheck::Skip)
-            .map_err(|source| StartError::Index { path: index_path.to_owned(), source })?;
+        let index = Index::open(index_path, PayloadCheck::Skip).map_err(|source| match source {
+            IndexError::NotFound { path } => StartError::IndexNotFound { path },
+            source => StartError::Index { path: index_path.to_owned(), source },
+        })?;
         let fingerprint = index.fingerprint().clone();
 
         let model_error = |path: &Path, source| StartError::Model {

@@ -14,6 +14,9 @@ use crate::uploads::UploadError;
 /// the upload folder before serving.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    #[error("{0}: index not found; build one with `fashion-index build CATALOGUE --index {0}`", path.display())]
+    IndexNotFound { path: PathBuf },
+
     #[error("{}: cannot open the index", path.display())]
     Index {
         path: PathBuf,

@@ -69,7 +69,6 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            log::error!("{error:#}");
             eprintln!("{NAME}: {error:#}");
             ExitCode::from(2)
         }

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Mutex;
 
-use fashion_core::build::{build_index, BuildObserver, BuildOptions, FileProblem};
+use fashion_core::build::{build_index, BuildObserver, BuildOptions, BuildSummary, FileProblem};
 use fashion_core::{Architecture, DecodeOptions, ResizeMode};
 use tempfile::TempDir;
 
@@ -154,9 +154,11 @@ impl Workspace {
         command
     }
 
-    /// Embeds the catalogue into [`Workspace::index`] with the Lite0 weights.
+    /// Embeds the catalogue into [`Workspace::index`] with the Lite0 weights,
+    /// and fails the test when the catalogue is empty.
     pub fn build_index(&self) {
-        build_strict(&self.catalogue(), &self.index(), 16);
+        let summary = build_strict(&self.catalogue(), &self.index(), 16);
+        assert!(summary.indexed > 0, "the test catalogue is empty");
     }
 }
 
@@ -170,7 +172,7 @@ impl Default for Workspace {
 /// resizing, through the library behind `fashion-index build`, and fails
 /// the test when any photo is skipped: test catalogues hold only good
 /// photos, though they may hold other files such as `labels.csv`.
-pub fn build_strict(catalogue: &Path, index: &Path, batch_size: usize) {
+pub fn build_strict(catalogue: &Path, index: &Path, batch_size: usize) -> BuildSummary {
     let options = BuildOptions {
         catalogue: catalogue.to_owned(),
         index: index.to_owned(),
@@ -188,7 +190,7 @@ pub fn build_strict(catalogue: &Path, index: &Path, batch_size: usize) {
 
     let skipped = observer.skipped.into_inner().unwrap();
     assert!(skipped.is_empty(), "the test catalogue has photos that cannot be indexed: {skipped:#?}");
-    assert!(summary.indexed > 0, "the test catalogue is empty");
+    summary
 }
 
 /// Collects the skipped photos of a build, so that [`build_strict`] can
