@@ -234,14 +234,16 @@ fn classify(error: ImageError, bytes: &[u8], path: &Path, options: &DecodeOption
         ImageError::Unsupported(ref unsupported) => {
             // A format the `image` crate recognized is named by its hint. The
             // AVIF signature is recognized, but this build has no AVIF decoder.
-            // Other files are identified by the signatures in `sniff`.
-            let format = match unsupported.format_hint() {
-                ImageFormatHint::Exact(ImageFormat::Avif) => UnsupportedFormat::Avif,
-                ImageFormatHint::Exact(format) => UnsupportedFormat::Variant(format),
-                _ => identify_unsupported(bytes),
+            // Other files are identified by the signatures in `sniff`, and the
+            // crate's "format could not be determined" is dropped, because the
+            // sniffed format already says what the file is.
+            debug!("{}: unsupported: {error}", path.display());
+            let (format, source) = match unsupported.format_hint() {
+                ImageFormatHint::Exact(ImageFormat::Avif) => (UnsupportedFormat::Avif, Some(error)),
+                ImageFormatHint::Exact(format) => (UnsupportedFormat::Variant(format), Some(error)),
+                _ => (identify_unsupported(bytes), None),
             };
-            debug!("{}: unsupported ({format:?}): {error}", path.display());
-            DecodeError::Unsupported { path, format, source: Some(error) }
+            DecodeError::Unsupported { path, format, source }
         }
 
         ImageError::Limits(_) => {
