@@ -236,7 +236,7 @@ fn classify(error: ImageError, bytes: &[u8], path: &Path, options: &DecodeOption
             // AVIF signature is recognized, but this build has no AVIF decoder.
             // Other files are identified by the signatures in `sniff`, and the
             // crate's "format could not be determined" is dropped, because the
-            // sniffed format already says what the file is.
+            // sniffed format already names what the file is.
             debug!("{}: unsupported: {error}", path.display());
             let (format, source) = match unsupported.format_hint() {
                 ImageFormatHint::Exact(ImageFormat::Avif) => (UnsupportedFormat::Avif, Some(error)),
