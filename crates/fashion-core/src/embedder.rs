@@ -344,27 +344,36 @@ pub const MODELS_DIR_ENV: &str = "FASHION_MODELS_DIR";
 /// `<dir>/<name>.safetensors` where `dir` is `$FASHION_MODELS_DIR` or else
 /// `models/cache` under the current directory.
 pub fn resolve_weights(architecture: Architecture, explicit: Option<&Path>) -> Result<PathBuf, EmbedError> {
-    let (path, origin) = match explicit {
-        Some(path) => (path.to_owned(), "--weights"),
+    let name = architecture.weights_file_name();
+    // Where the file was looked for, for the message when it is missing. The
+    // default folder is relative, so the message names the current directory.
+    let (path, searched) = match explicit {
+        Some(path) => (path.to_owned(), None),
         None => match std::env::var_os(MODELS_DIR_ENV) {
-            Some(dir) => (PathBuf::from(dir).join(architecture.weights_file_name()), MODELS_DIR_ENV),
-            None => (PathBuf::from("models/cache").join(architecture.weights_file_name()), "the default folder"),
+            Some(dir) => (PathBuf::from(dir).join(&name), Some(format!("${MODELS_DIR_ENV}"))),
+            None => {
+                let current_dir = std::env::current_dir().map_or_else(|_| ".".into(), |dir| dir.display().to_string());
+                let place =
+                    format!("models/cache under the current directory {current_dir}, as {MODELS_DIR_ENV} is not set");
+                (PathBuf::from("models/cache").join(&name), Some(place))
+            }
         },
     };
-    log::debug!("weights for {architecture}: {} (from {origin})", path.display());
+    log::debug!("weights for {architecture}: {}", path.display());
 
     if path.is_file() {
         return Ok(path);
     }
-    let hint = match architecture {
-        Architecture::ResNet50 => format!(
-            "download torchvision ImageNet weights with `fashion-index fetch-model resnet50`, \
-             or pass any torchvision-layout file with --weights PATH (looked in {origin})"
-        ),
-        _ => format!(
-            "fetch them with `python3 models/fetch.py {architecture}` from the repository root, \
-             set {MODELS_DIR_ENV} to the folder holding {}, or pass --weights PATH (looked in {origin})",
-            architecture.weights_file_name()
+    let fetch = match architecture {
+        Architecture::ResNet50 => {
+            "`fashion-index fetch-model resnet50` downloads torchvision ImageNet weights".to_owned()
+        }
+        _ => format!("`python3 models/fetch.py {architecture}` in the repository root fetches them"),
+    };
+    let hint = match searched {
+        None => format!("check the path given with --weights; {fetch}"),
+        Some(place) => format!(
+            "{fetch}; or set {MODELS_DIR_ENV} to the folder holding {name}, or pass --weights PATH (looked in {place})"
         ),
     };
     Err(EmbedError::WeightsNotFound { path, hint })

@@ -341,3 +341,40 @@ fn read_only_folder_keeps_previous_index() {
     let entries: Vec<_> = fs::read_dir(&folder).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert_eq!(entries, ["index.fidx"]);
 }
+
+#[test]
+fn missing_default_weights_name_the_folder() {
+    let workspace = Workspace::new();
+    workspace.add_photos(0, 1);
+
+    let run = workspace.run(["build", "catalogue", "--index", "index.fidx"]);
+
+    assert_eq!(run.code, Some(2), "{run:?}");
+    assert_eq!(
+        run.stderr,
+        format!(
+            "fashion-index: models/cache/efficientnet-lite0.safetensors: weights file not found; \
+             `python3 models/fetch.py efficientnet-lite0` in the repository root fetches them; or set \
+             FASHION_MODELS_DIR to the folder holding efficientnet-lite0.safetensors, or pass --weights PATH \
+             (looked in models/cache under the current directory {}, as FASHION_MODELS_DIR is not set)\n",
+            workspace.root.display()
+        )
+    );
+    assert!(!workspace.index().exists());
+}
+
+#[test]
+fn missing_explicit_weights_name_the_option() {
+    let workspace = Workspace::new();
+    workspace.add_photos(0, 1);
+
+    let run = workspace.run(["build", "catalogue", "--index", "index.fidx", "--weights", "nope.safetensors"]);
+
+    assert_eq!(run.code, Some(2), "{run:?}");
+    assert_eq!(
+        run.stderr,
+        "fashion-index: nope.safetensors: weights file not found; check the path given with --weights; \
+         `python3 models/fetch.py efficientnet-lite0` in the repository root fetches them\n"
+    );
+    assert!(!workspace.index().exists());
+}
