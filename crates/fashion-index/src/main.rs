@@ -230,6 +230,9 @@ fn run_build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         bar.finish_and_clear();
     }
 
+    if summary.indexed == 0 && !args.quiet {
+        eprintln!("{NAME}: warning: {}: no images found, so the index is empty", options.catalogue.display());
+    }
     if args.json {
         let mut line = serde_json::to_value(&summary)?;
         line["index"] = options.index.display().to_string().into();

@@ -378,3 +378,20 @@ fn missing_explicit_weights_name_the_option() {
     );
     assert!(!workspace.index().exists());
 }
+
+#[test]
+fn empty_catalogue_warns() {
+    let workspace = Workspace::new();
+
+    let run = workspace.build(&workspace.index(), &[]);
+
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let lines = run.stderr_lines();
+    assert_eq!(lines.len(), 2, "{run:?}");
+    assert_eq!(
+        lines[0],
+        format!("fashion-index: warning: {}: no images found, so the index is empty", workspace.catalogue().display())
+    );
+    assert!(lines[1].starts_with("fashion-index: indexed 0 images (0 embedded, "), "{run:?}");
+    assert!(workspace.index().is_file());
+}
