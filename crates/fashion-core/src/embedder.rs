@@ -345,32 +345,34 @@ pub const MODELS_DIR_ENV: &str = "FASHION_MODELS_DIR";
 /// `models/cache` under the current directory.
 pub fn resolve_weights(architecture: Architecture, explicit: Option<&Path>) -> Result<PathBuf, EmbedError> {
     let name = architecture.weights_file_name();
-    // Where the file was looked for, for the message when it is missing. The
-    // default folder is relative, so the message names the current directory.
-    let (path, searched) = match explicit {
-        Some(path) => (path.to_owned(), None),
-        None => match std::env::var_os(MODELS_DIR_ENV) {
-            Some(dir) => (PathBuf::from(dir).join(&name), Some(format!("${MODELS_DIR_ENV}"))),
-            None => {
-                let current_dir = std::env::current_dir().map_or_else(|_| ".".into(), |dir| dir.display().to_string());
-                let place =
-                    format!("models/cache under the current directory {current_dir}, as {MODELS_DIR_ENV} is not set");
-                (PathBuf::from("models/cache").join(&name), Some(place))
-            }
-        },
+    let models_dir = std::env::var_os(MODELS_DIR_ENV);
+    let path = match (explicit, &models_dir) {
+        (Some(path), _) => path.to_owned(),
+        (None, Some(dir)) => PathBuf::from(dir).join(&name),
+        (None, None) => PathBuf::from("models/cache").join(&name),
     };
     log::debug!("weights for {architecture}: {}", path.display());
 
     if path.is_file() {
         return Ok(path);
     }
+
     let fetch = match architecture {
         Architecture::ResNet50 => {
             "`fashion-index fetch-model resnet50` downloads torchvision ImageNet weights".to_owned()
         }
         _ => format!("`python3 models/fetch.py {architecture}` in the repository root fetches them"),
     };
-    let hint = match searched {
+    // The default folder is relative, so the message names the current directory.
+    let place = match (explicit, models_dir) {
+        (Some(_), _) => None,
+        (None, Some(_)) => Some(format!("${MODELS_DIR_ENV}")),
+        (None, None) => {
+            let current_dir = std::env::current_dir().map_or_else(|_| ".".into(), |dir| dir.display().to_string());
+            Some(format!("models/cache under the current directory {current_dir}, as {MODELS_DIR_ENV} is not set"))
+        }
+    };
+    let hint = match place {
         None => format!("check the path given with --weights; {fetch}"),
         Some(place) => format!(
             "{fetch}; or set {MODELS_DIR_ENV} to the folder holding {name}, or pass --weights PATH (looked in {place})"
